@@ -1,0 +1,55 @@
+"""The command line: each command parses its flags, builds a config, calls one library function.
+
+Commands live in small modules under latentstudio/commands/; each has `register(subparsers)`,
+which adds its parser and sets `func` to a function taking the parsed namespace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from latentstudio import __version__
+from latentstudio.errors import UserError
+
+# Modules under latentstudio.commands, in the order their commands appear in --help.
+COMMAND_MODULES = ["train", "data"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag on one line (exit 2) instead of usage plus error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"latentstudio {self.prog.split(' ', 1)[-1]}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser with every command registered."""
+    parser = _Parser(
+        prog="latentstudio",
+        description="Train, explore, curate and evaluate generative image models.",
+    )
+    parser.add_argument("--version", action="version", version=f"latentstudio {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"latentstudio.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; user errors print one line on stderr and return 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        result = args.func(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)

@@ -1,0 +1,86 @@
+"""Converting between model tensors and pictures: uint8, grids, PNG files, GIFs."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from latentstudio import atomic
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] (N, C, H, W) as uint8 in [0, 255]."""
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def from_uint8(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images as float in [-1, 1]."""
+    return x.float() / 127.5 - 1.0
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """One image (C, H, W), uint8 or float in [-1, 1], as a PIL image (L or RGB)."""
+    if image.dtype != torch.uint8:
+        image = to_uint8(image[None])[0]
+    arr = image.cpu().permute(1, 2, 0).numpy()
+    if arr.shape[2] == 1:
+        return Image.fromarray(arr[:, :, 0], "L")
+    return Image.fromarray(arr, "RGB")
+
+
+def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2,
+              pad_value: int = 255) -> Image.Image:
+    """Tile (N, C, H, W) images into one picture with `nrow` images per row (default: square)."""
+    if images.dtype != torch.uint8:
+        images = to_uint8(images)
+    images = images.cpu()
+    n, c, h, w = images.shape
+    nrow = nrow or max(1, math.ceil(math.sqrt(n)))
+    rows = math.ceil(n / nrow)
+    grid = torch.full((c, rows * (h + padding) + padding, nrow * (w + padding) + padding), pad_value,
+                      dtype=torch.uint8)
+    for i in range(n):
+        r, k = divmod(i, nrow)
+        y, x = padding + r * (h + padding), padding + k * (w + padding)
+        grid[:, y:y + h, x:x + w] = images[i]
+    return to_pil(grid)
+
+
+def save_png(image: Image.Image, path: str | os.PathLike) -> Path:
+    """Atomically save a PIL image as PNG."""
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return atomic.write_bytes(path, buf.getvalue())
+
+
+def save_gif(frames: Sequence[Image.Image], path: str | os.PathLike, fps: float = 4,
+             loop: bool = True) -> Path:
+    """Atomically save frames as an animated GIF."""
+    import io
+
+    if not frames:
+        raise ValueError("no frames to save")
+    buf = io.BytesIO()
+    frames = [f.convert("RGB") for f in frames]
+    frames[0].save(buf, format="GIF", save_all=True, append_images=list(frames[1:]),
+                   duration=int(1000 / fps), loop=0 if loop else 1, optimize=False)
+    return atomic.write_bytes(path, buf.getvalue())
+
+
+def load_image(path: str | os.PathLike, channels: int = 3) -> np.ndarray:
+    """An image file as a uint8 HxWxC array (EXIF orientation applied)."""
+    from PIL import ImageOps
+
+    with Image.open(path) as img:
+        img = ImageOps.exif_transpose(img)
+        img = img.convert("L" if channels == 1 else "RGB")
+        arr = np.asarray(img)
+    return arr[:, :, None] if arr.ndim == 2 else arr
