@@ -1,0 +1,214 @@
+"""Commands `train`, `demo` and `sample`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from latentstudio.errors import UserError
+
+HELP = {
+    "model": "model family (dcgan, vae-conv, cgan, wgan-gp, ...; see `latentstudio models`)",
+    "data": "shapes (default), shapes:N, folder:PATH or a directory, mnist, fashion-mnist, "
+            "cifar10, cifar10:horse, or a packed .npz",
+    "resolution": "image size in pixels: 28, 32, 64 or 128",
+    "channels": "1 (grayscale) or 3 (colour); default: the data's own",
+    "fit": "how folder images are made square: crop (centre) or pad",
+    "data_limit": "use at most this many images",
+    "epochs": "passes over the data",
+    "steps": "stop after this many steps instead (overrides --epochs)",
+    "batch_size": "images per step",
+    "lr": "learning rate (default: the model's)",
+    "lr_d": "discriminator/critic learning rate (default: --lr)",
+    "betas": "Adam betas, e.g. 0.5,0.999",
+    "optimizer": "adam or rmsprop (default: the model's)",
+    "latent_dim": "size of the latent vector z",
+    "width": "feature maps in the outer conv layers (network size)",
+    "loss": "bce, hinge or wasserstein (default: the model's)",
+    "n_critic": "discriminator steps per generator step",
+    "clip": "WGAN weight clipping bound, e.g. 0.01",
+    "gp_weight": "gradient penalty weight (WGAN-GP: 10)",
+    "spectral_norm": "spectral normalisation in the discriminator",
+    "label_smoothing": "one-sided label smoothing for real images, e.g. 0.1",
+    "label_noise": "fraction of discriminator labels flipped, e.g. 0.05",
+    "instance_noise": "std of Gaussian noise on discriminator inputs, annealed to 0",
+    "ema": "keep an exponential moving average of the generator, e.g. 0.999",
+    "augment": "none or diffaug (for small datasets of a few hundred images)",
+    "recon": "VAE reconstruction loss: bce or mse",
+    "beta": "VAE KL weight",
+    "kl_warmup": "VAE: steps over which the KL weight ramps up from 0",
+    "preview_every": "write a sample grid every K epochs",
+    "preview_count": "images in each sample grid",
+    "checkpoint_every": "write checkpoints/last.pt every K epochs",
+    "log_every": "log losses every K steps",
+    "seed": "random seed",
+    "out": "run folder (default: runs/MODEL-DATA-RESpx-TIME)",
+    "device": "auto, cpu, cuda or cuda:N",
+    "precision": "auto (bf16 on GPUs that support it, fp32 on CPU), bf16, fp16 or fp32",
+    "compile": "torch.compile the models (GPU; falls back with a warning if it fails)",
+}
+
+
+def _flag_kwargs(hint: Any) -> dict[str, Any]:
+    """argparse keywords for a TrainConfig field's type."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
+        hint = args[0]
+    if hint is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    if typing.get_origin(hint) is typing.Literal:
+        return {"choices": [a for a in typing.get_args(hint) if a is not None]}
+    if typing.get_origin(hint) is tuple:
+        return {"type": _betas}
+    if hint in (int, float, str):
+        return {"type": hint}
+    return {}
+
+
+def _betas(text: str) -> tuple[float, float]:
+    try:
+        a, b = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two numbers like 0.5,0.999, got {text!r}") from None
+    return a, b
+
+
+def add_train_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field; unset flags stay None so config files and defaults apply."""
+    from latentstudio.train.config import TrainConfig
+
+    defaults = TrainConfig()
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "extra":
+            continue
+        kwargs = _flag_kwargs(hints[f.name])
+        default = getattr(defaults, f.name)
+        shown = f" [default: {default}]" if default not in (None, False) else ""
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None,
+                            help=HELP.get(f.name, "") + shown, **kwargs)
+
+
+def config_from_args(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """TrainConfig from defaults < --config file < flags, and the flags given explicitly."""
+    from latentstudio.train.config import TrainConfig, load_config_file
+
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+             if getattr(args, f.name, None) is not None}
+    settings = load_config_file(args.config) if args.config else {}
+    settings.update(given)
+    return TrainConfig.from_dict(settings), given
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from latentstudio.train.loop import train
+
+    if args.resume:
+        _, given = config_from_args(args)
+        allowed = {"epochs", "steps", "log_every", "preview_every", "checkpoint_every", "device"}
+        ignored = sorted(set(given) - allowed)
+        if ignored:
+            raise UserError(f"--resume keeps the run's settings; only --epochs, --steps, --device and "
+                            f"logging flags may change (drop: {', '.join('--' + i.replace('_', '-') for i in ignored)})")
+        run_dir = train(resume=args.resume, overrides=given)
+    else:
+        cfg, _ = config_from_args(args)
+        if args.dry_run:
+            import json
+
+            print(json.dumps(cfg.to_dict(), indent=2))
+            return 0
+        run_dir = train(cfg)
+    _print_results(Path(run_dir))
+    return 0
+
+
+def _print_results(run_dir: Path) -> None:
+    samples = sorted((run_dir / "samples").glob("epoch_*.png"))
+    print(f"run folder: {run_dir}")
+    if samples:
+        print(f"  latest grid:  {samples[-1]}")
+    print(f"  progress:     {run_dir / 'progress.gif'}")
+    print(f"  losses:       {run_dir / 'losses.png'}")
+    print(f"  checkpoint:   {run_dir / 'checkpoints' / 'last.pt'}")
+    print(f"  TensorBoard:  tensorboard --logdir {run_dir / 'tb'}")
+    print(f"  more samples: latentstudio sample {run_dir} --n 64 --out grid.png")
+
+
+DEMO = dict(model="dcgan", data="shapes:6000", resolution=32, width=32, batch_size=64, epochs=12,
+            preview_every=1, preview_count=36, seed=0)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from latentstudio.train.config import TrainConfig
+    from latentstudio.train.loop import train
+
+    settings = dict(DEMO, out=args.out, device=args.device)
+    if args.epochs is not None:
+        settings["epochs"] = args.epochs
+    print("latentstudio demo: training a DCGAN on the built-in shapes dataset "
+          f"({settings['epochs']} epochs at 32 px; a few minutes on a laptop CPU)", file=sys.stderr)
+    run_dir = train(TrainConfig(**settings))
+    _print_results(Path(run_dir))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from latentstudio.explore.sampling import sample_to
+
+    written = sample_to(args.run, args.out, n=args.n, seed=args.seed, class_=args.class_,
+                        checkpoint=args.checkpoint, device=args.device, nrow=args.nrow)
+    print(f"wrote {written}")
+    return 0
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {n}")
+    return n
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train a model and write a run folder",
+        description="Train a generative model. Example: latentstudio train --model dcgan "
+                    "--data folder:~/sketches --resolution 64 --epochs 50 --out runs/sketches",
+    )
+    add_train_flags(p)
+    p.add_argument("--config", help="TOML or JSON file of settings (flags override it)")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved settings and stop")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "demo", help="train a small DCGAN on the built-in shapes (a few minutes on a CPU)",
+        description="Train a small DCGAN on the built-in shapes dataset. Example: latentstudio demo",
+    )
+    p.add_argument("--out", default="runs/demo", help="run folder [default: runs/demo]")
+    p.add_argument("--epochs", type=_positive, help=f"epochs [default: {DEMO['epochs']}]")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "sample", help="generate images from a trained run",
+        description="Generate images. Example: latentstudio sample runs/demo --n 64 --seed 1 "
+                    "--out grid.png (or --out folder/ for one PNG per image)",
+    )
+    p.add_argument("run", help="run folder")
+    p.add_argument("--n", type=_positive, default=64, help="number of images [default: 64]")
+    p.add_argument("--seed", type=int, default=0, help="seed of the latents [default: 0]")
+    p.add_argument("--out", default="samples.png", help="grid .png, or a folder/ for single images")
+    p.add_argument("--class", dest="class_", help="class name or index (conditional models)")
+    p.add_argument("--nrow", type=_positive, help="images per grid row")
+    p.add_argument("--checkpoint", default="last", help="last or best [default: last]")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto [default: cpu]")
+    p.set_defaults(func=cmd_sample)

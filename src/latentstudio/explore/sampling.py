@@ -1,0 +1,34 @@
+"""Writing samples of a trained run as one grid or a folder of single images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from latentstudio.errors import UserError
+from latentstudio.images import make_grid, save_png, to_pil
+from latentstudio.train.run import load_run
+
+
+def sample_to(run: str | os.PathLike, out: str | os.PathLike, n: int = 64, seed: int = 0,
+              class_: str | int | None = None, checkpoint: str = "last", device: str = "cpu",
+              nrow: int | None = None) -> Path:
+    """Generate n images and write a grid PNG (`out` ends in .png) or one PNG each into a folder."""
+    if n <= 0:
+        raise UserError(f"--n must be positive, got {n}")
+    loaded = load_run(run, device=device, checkpoint=checkpoint)
+    images = loaded.sample(n, seed=seed, class_=class_)
+    out = Path(out)
+    as_folder = str(out).endswith(("/", os.sep)) or out.is_dir() or not out.suffix
+    try:
+        if as_folder:
+            out.mkdir(parents=True, exist_ok=True)
+            for i, img in enumerate(images):
+                save_png(to_pil(img), out / f"seed{seed}_{i:04d}.png")
+        else:
+            if out.suffix.lower() != ".png":
+                raise UserError(f"--out {out}: use a .png file for a grid, or a folder/ for single images")
+            save_png(make_grid(images, nrow=nrow), out)
+    except OSError as e:
+        raise UserError(f"cannot write {out}: {e.strerror or e}") from None
+    return out

@@ -1,0 +1,114 @@
+"""DCGAN (Radford et al. 2015), generic over resolution and channels.
+
+The generator grows a 4x4 (or 7x7 for 28 px) map by transposed-conv stages of stride 2, halving the
+feature maps each stage; the discriminator mirrors it with strided convs. Both optionally take a
+class label (used by the conditional family): the generator concatenates a label embedding to z,
+the discriminator adds a projection term (Miyato & Koyama 2018).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _sn
+
+from latentstudio.errors import UserError
+from latentstudio.models import Family, ModelConfig, init_weights, register_family
+
+
+def stages_for(resolution: int) -> tuple[int, int]:
+    """(start size, number of x2 stages) for a resolution, or a UserError."""
+    for start in (4, 7):
+        k = math.log2(resolution / start) if start <= resolution <= 256 else -1
+        if k >= 1 and k == int(k):
+            return start, int(k)
+    raise UserError(
+        f"resolution {resolution} is not supported: use 28, 32, 64 or 128 "
+        "(any 4*2^k or 7*2^k from 8 to 256 also works)"
+    )
+
+
+class Generator(nn.Module):
+    """z (N, latent_dim) [+ labels (N,)] -> images (N, C, R, R) in [-1, 1]."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        start, k = stages_for(cfg.resolution)
+        self.num_classes = cfg.num_classes
+        in_dim = cfg.latent_dim
+        if cfg.num_classes:
+            self.embed = nn.Embedding(cfg.num_classes, cfg.latent_dim)
+            in_dim += cfg.latent_dim
+        ch = cfg.width * 2 ** (k - 1)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(in_dim, ch, start, 1, 0, bias=False),
+            nn.BatchNorm2d(ch),
+            nn.ReLU(True),
+        ]
+        for _ in range(k - 1):
+            layers += [
+                nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(ch // 2),
+                nn.ReLU(True),
+            ]
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, cfg.channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.apply(init_weights)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes:
+            if labels is None:
+                raise ValueError("this generator is conditional: pass labels")
+            z = torch.cat([z, self.embed(labels)], dim=1)
+        return self.net(z[:, :, None, None])
+
+
+class Discriminator(nn.Module):
+    """images (N, C, R, R) [+ labels] -> one logit (or critic score) per image, shape (N,)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        start, k = stages_for(cfg.resolution)
+        norm = _sn if cfg.spectral_norm else (lambda m: m)
+        ch = cfg.width
+        layers: list[nn.Module] = [
+            norm(nn.Conv2d(cfg.channels, ch, 4, 2, 1, bias=False)),
+            nn.LeakyReLU(0.2, True),
+        ]
+        for _ in range(k - 1):
+            layers.append(norm(nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=not cfg.batch_norm)))
+            if cfg.batch_norm and not cfg.spectral_norm:
+                layers.append(nn.BatchNorm2d(ch * 2))
+            layers.append(nn.LeakyReLU(0.2, True))
+            ch *= 2
+        self.features = nn.Sequential(*layers)
+        self.head = norm(nn.Conv2d(ch, 1, start, 1, 0, bias=False))
+        self.num_classes = cfg.num_classes
+        if cfg.num_classes:
+            self.embed = norm(nn.Embedding(cfg.num_classes, ch))
+        self.apply(init_weights)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.features(x)
+        out = self.head(h).flatten(1).sum(1)
+        if self.num_classes:
+            if labels is None:
+                raise ValueError("this discriminator is conditional: pass labels")
+            out = out + (self.embed(labels) * h.sum((2, 3))).sum(1) / (h.shape[2] * h.shape[3])
+        return out
+
+
+def build_dcgan(cfg: ModelConfig) -> dict[str, nn.Module]:
+    return {"generator": Generator(cfg), "discriminator": Discriminator(cfg)}
+
+
+register_family(Family(
+    name="dcgan",
+    kind="gan",
+    build=build_dcgan,
+    description="Deep convolutional GAN (Radford et al. 2015): BCE loss, Adam(2e-4, 0.5)",
+    defaults={"lr": 2e-4, "betas": (0.5, 0.999), "optimizer": "adam", "loss": "bce", "n_critic": 1},
+))

@@ -1,0 +1,1 @@
+"""Losses and penalties: adversarial losses, gradient penalty, weight clipping, KL divergence."""

@@ -1,0 +1,1 @@
+"""Training: the model-agnostic loop, per-family steps, checkpoints, EMA, run-folder callbacks."""

@@ -1,0 +1,65 @@
+"""Checkpoints: plain state dicts plus the config, written atomically, read with weights_only=True."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from latentstudio import __version__, atomic
+from latentstudio.errors import UserError
+
+FORMAT = 1
+
+
+def save_checkpoint(path: str | Path, *, models: dict[str, torch.nn.Module], step_state: dict[str, Any],
+                    config: dict[str, Any], progress: dict[str, Any]) -> Path:
+    """Write models, optimiser/EMA/RNG state, the config and loop position to `path` atomically."""
+    payload = {
+        "format": FORMAT,
+        "version": __version__,
+        "config": config,
+        "models": {k: m.state_dict() for k, m in models.items()},
+        "step_state": step_state,
+        "progress": progress,
+        "rng": {"torch": torch.get_rng_state()},
+    }
+    if torch.cuda.is_available():
+        payload["rng"]["cuda"] = torch.cuda.get_rng_state_all()
+    return atomic.save_torch(path, payload)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by save_checkpoint, or raise a UserError saying what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means the same to the user
+        raise UserError(f"{path} is not a readable latentstudio checkpoint ({type(e).__name__}); "
+                        "it may be truncated or from another program") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT or "models" not in payload:
+        raise UserError(f"{path} is not a latentstudio checkpoint (format {FORMAT})")
+    return payload
+
+
+def load_models(models: dict[str, torch.nn.Module], payload: dict[str, Any], source: str) -> None:
+    """Load saved weights into built models; a mismatch is a UserError naming the model."""
+    saved_model = payload.get("config", {}).get("model", "?")
+    for name, module in models.items():
+        if name not in payload["models"]:
+            raise UserError(f"{source} has no weights for {name!r}: it was saved by model "
+                            f"{saved_model!r}, which does not match")
+        try:
+            module.load_state_dict(payload["models"][name])
+        except RuntimeError:
+            raise UserError(f"{source} does not fit this model: it was saved by model "
+                            f"{saved_model!r} with other settings (resolution, width, latent size)") from None
+
+
+def restore_rng(payload: dict[str, Any]) -> None:
+    torch.set_rng_state(payload["rng"]["torch"])
+    if "cuda" in payload["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(payload["rng"]["cuda"])

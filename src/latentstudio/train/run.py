@@ -1,0 +1,121 @@
+"""Reading a finished (or running) run folder back: its config, its models, sampling from it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from latentstudio.data import ImageSet, load_dataset
+from latentstudio.errors import UserError
+from latentstudio.models import Family, ModelConfig, get_family
+from latentstudio.train.checkpoint import load_checkpoint, load_models
+from latentstudio.train.config import TrainConfig
+from latentstudio.train.loop import read_run_config, resolve_device
+
+
+@dataclass
+class Run:
+    """A loaded run: config, family, networks (in eval mode) and the sampling network."""
+
+    path: Path
+    config: TrainConfig
+    family: Family
+    model_config: ModelConfig
+    models: nn.ModuleDict
+    meta: dict[str, Any]
+    device: torch.device
+    progress: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.meta.get("data", {}).get("class_names", []))
+
+    @property
+    def generator(self) -> nn.Module:
+        """The image-producing network (EMA weights when the run kept them)."""
+        return self.models[f"{self.family.sampler}_ema"] if f"{self.family.sampler}_ema" in self.models \
+            else self.models[self.family.sampler]
+
+    def latents(self, n: int, seed: int = 0) -> torch.Tensor:
+        """n standard-normal latents from `seed` (the same on every device)."""
+        g = torch.Generator().manual_seed(seed)
+        return torch.randn(n, self.config.latent_dim, generator=g)
+
+    def labels_for(self, n: int, class_: int | str | None = None, seed: int = 0) -> torch.Tensor | None:
+        """Labels for a conditional model: one class repeated, or cycling through all classes."""
+        if not self.model_config.num_classes:
+            if class_ is not None:
+                raise UserError(f"model {self.config.model!r} is not conditional; drop --class")
+            return None
+        k = self.model_config.num_classes
+        if class_ is None:
+            return torch.arange(n) % k
+        if isinstance(class_, str) and not class_.isdigit():
+            names = self.class_names
+            if class_ not in names:
+                raise UserError(f"unknown class {class_!r}; choose one of: {', '.join(names)}")
+            class_ = names.index(class_)
+        class_ = int(class_)
+        if not 0 <= class_ < k:
+            raise UserError(f"class index {class_} is out of range 0..{k - 1}")
+        return torch.full((n,), class_, dtype=torch.long)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+                 batch_size: int = 256) -> torch.Tensor:
+        """Images in [-1, 1] (N, C, H, W) on the CPU for latents z."""
+        out = []
+        for i in range(0, len(z), batch_size):
+            y = labels[i:i + batch_size].to(self.device) if labels is not None else None
+            out.append(self.generator(z[i:i + batch_size].to(self.device), y).float().cpu())
+        return torch.cat(out) if out else torch.empty(0)
+
+    def sample(self, n: int, seed: int = 0, batch_size: int = 256,
+               class_: int | str | None = None) -> torch.Tensor:
+        """n images in [-1, 1] from seeded latents."""
+        return self.generate(self.latents(n, seed), self.labels_for(n, class_, seed), batch_size)
+
+    def dataset(self, progress: bool = False) -> ImageSet:
+        """The training data as this run configured it."""
+        cfg = self.config
+        return load_dataset(cfg.data, cfg.resolution, self.model_config.channels, cfg.fit,
+                            seed=cfg.seed, limit=cfg.data_limit, progress=progress)
+
+
+def load_run(path: str | Path, device: str | torch.device = "cpu", checkpoint: str = "last") -> Run:
+    """Load a run folder's models from checkpoints/CHECKPOINT.pt, ready to sample (eval mode)."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"run folder {path} does not exist")
+    meta = read_run_config(path)
+    try:
+        config = TrainConfig.from_dict(meta["config"])
+        model_config = ModelConfig(**meta["model_config"])
+    except (TypeError, KeyError):
+        raise UserError(f"{path / 'config.json'} is damaged or from an incompatible version") from None
+    family = get_family(config.model)
+    device = resolve_device(str(device))
+    payload = load_checkpoint(path / "checkpoints" / f"{checkpoint}.pt", map_location=device)
+    models = nn.ModuleDict(family.build(model_config))
+    load_models(models, payload, str(path))
+    ema = payload.get("step_state", {}).get("ema")
+    if ema is not None:
+        shadow = family.build(model_config)[family.sampler]
+        shadow.load_state_dict(ema)
+        models[f"{family.sampler}_ema"] = shadow
+    models.to(device).eval().requires_grad_(False)
+    return Run(path, config, family, model_config, models, meta, device, payload.get("progress", {}))
+
+
+def is_run(path: str | Path) -> bool:
+    """True when `path` looks like a run folder (has a readable config.json)."""
+    try:
+        json.loads((Path(path) / "config.json").read_text())["config"]
+        return True
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
