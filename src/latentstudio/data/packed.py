@@ -1,0 +1,133 @@
+"""Packed datasets: one uint8 .npz with decoded images, labels, class names and metadata.
+
+`pack_dataset` decodes any data spec once and writes a pack; `--data data.npz` reads it back
+without touching the original files. The downloadable sources keep their decoded cache in the
+same format. Entries: `images` (N, C, H, W) uint8, `labels` int64 (absent without labels),
+`class_names` str, and `meta`, a JSON string (format, spec, resolution, channels, fingerprint,
+latentstudio version).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from latentstudio import __version__
+from latentstudio.data import DataOptions, load_dataset, register_source
+from latentstudio.data.base import ImageSet
+from latentstudio.data.download import fit_images, note, partial_file
+from latentstudio.errors import UserError
+
+FORMAT = "latentstudio-pack"
+FORMAT_VERSION = 1
+
+
+def save_pack(images: ImageSet, path: str | os.PathLike, meta: dict[str, Any] | None = None,
+              compress: bool = True) -> Path:
+    """Atomically write `images` as a pack; `meta` adds to the metadata. Returns the path."""
+    path = Path(path).expanduser()
+    info = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "spec": images.spec,
+        "count": len(images),
+        "resolution": images.resolution,
+        "channels": images.channels,
+        "class_names": list(images.class_names),
+        "fingerprint": images.fingerprint(),
+        "latentstudio_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **(meta or {}),
+    }
+    arrays = {
+        "images": images.images.contiguous().numpy(),
+        "class_names": np.array(list(images.class_names), dtype=str),
+        "meta": np.array(json.dumps(info)),
+    }
+    if images.labels is not None:
+        arrays["labels"] = images.labels.to(torch.int64).numpy()
+    with partial_file(path) as part, open(part, "wb") as f:
+        # Streamed to a file, not a buffer: packs can be several GB.
+        (np.savez_compressed if compress else np.savez)(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def _rebuild_hint(path: Path) -> str:
+    return f"re-create it with `latentstudio pack SPEC --out {path}`"
+
+
+def read_pack(path: str | os.PathLike) -> tuple[ImageSet, dict[str, Any]]:
+    """The ImageSet in a pack and its metadata; a damaged or foreign file is a UserError."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UserError(f"no pack at {path}: check the path, or make one with "
+                        f"`latentstudio pack SPEC --out {path}`")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if "meta" not in npz.files or "images" not in npz.files:
+                held = ", ".join(npz.files) or "nothing"
+                raise UserError(f"{path} is a .npz but not a latentstudio pack (it holds {held}): "
+                                f"make a pack with `latentstudio pack SPEC --out {path}`")
+            meta = json.loads(str(npz["meta"]))
+            images = npz["images"]
+            labels = npz["labels"] if "labels" in npz.files else None
+            names = [str(n) for n in npz["class_names"]] if "class_names" in npz.files else []
+    except UserError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise UserError(f"cannot read {path} ({e}): the file is damaged or not a .npz pack; "
+                        f"{_rebuild_hint(path)}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise UserError(f"{path} is not a latentstudio pack (unknown format): {_rebuild_hint(path)}")
+    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        raise UserError(f"{path} is a pack of a newer format (version {meta['format_version']}): "
+                        f"upgrade latentstudio to read it")
+    if images.dtype != np.uint8 or images.ndim != 4 or (labels is not None and len(labels) != len(images)):
+        raise UserError(f"{path} holds malformed arrays (images {images.dtype} {images.shape}): "
+                        f"{_rebuild_hint(path)}")
+    pack = ImageSet(torch.from_numpy(images),
+                    None if labels is None else torch.from_numpy(labels.astype(np.int64)),
+                    names, str(meta.get("spec", "")))
+    if meta.get("fingerprint") and pack.fingerprint() != meta["fingerprint"]:
+        raise UserError(f"{path} is damaged (its images do not match the fingerprint recorded "
+                        f"when it was packed): {_rebuild_hint(path)}")
+    return pack, meta
+
+
+def pack_dataset(spec: str, out: str | os.PathLike, resolution: int = 32,
+                 channels: int | None = None, fit: Literal["crop", "pad"] = "crop",
+                 seed: int = 0, limit: int | None = None, progress: bool = True,
+                 compress: bool = True) -> tuple[Path, ImageSet]:
+    """Decode `spec` once at `resolution`/`channels` and write it as a pack at `out`."""
+    out = Path(out).expanduser()
+    if out.suffix.lower() != ".npz":
+        raise UserError(f"the pack file must end in .npz so --data recognises it, not {out.name!r}")
+    if out.is_dir():
+        raise UserError(f"{out} is a folder: give a file name such as {out / 'data.npz'}")
+    images = load_dataset(spec, resolution, channels, fit, seed, limit, progress)
+    images.spec = spec
+    path = save_pack(images, out, {"fit": fit, "seed": seed, "limit": limit}, compress=compress)
+    return path, images
+
+
+@register_source("packed")
+def load_packed(arg: str, opts: DataOptions) -> ImageSet:
+    """A pack file, resized or converted (with a note) if asked for another size or channels."""
+    pack, meta = read_pack(arg)
+    if opts.limit is not None:
+        pack = pack.subset(torch.arange(min(opts.limit, len(pack))))
+    channels = opts.channels or pack.channels
+    if (opts.resolution, channels) != (pack.resolution, pack.channels):
+        note(f"note: {Path(arg).name} holds {pack.resolution} px {pack.channels}-channel images; "
+             f"converting to {opts.resolution} px {channels}-channel (pack at that size to skip this)")
+        pack.images = fit_images(pack.images, opts.resolution, channels)
+    return pack
