@@ -1,0 +1,207 @@
+"""Image folders: every picture Pillow can read under a directory, fitted to one square size.
+
+`folder:PATH` (or a plain directory) is searched recursively in sorted order; hidden files and
+folders and files without an image extension are ignored. Any mode is accepted (greyscale,
+palette, alpha composited on white, CMYK, 16-bit, bilevel), EXIF orientation is applied, and
+each image is either centre-cropped (`fit="crop"`) or padded (`fit="pad"`) to a square. Files
+that fail to decode are skipped and listed in one line on stderr. When every image sits in a
+first-level subfolder, the subfolder names are the class names.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from latentstudio.data import DataOptions, register_source
+from latentstudio.data.base import ImageSet
+from latentstudio.data.download import note
+from latentstudio.errors import UserError
+
+IMAGE_EXTENSIONS = frozenset({
+    ".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff",
+    ".ppm", ".pgm", ".pbm", ".pnm", ".tga",
+})
+PROGRESS_MIN_FILES = 200  # below this a progress bar is more noise than help
+MAX_LISTED = 5
+_WORKERS = min(8, os.cpu_count() or 1)
+_HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def find_images(root: str | os.PathLike) -> list[Path]:
+    """Image files under `root` by extension, as sorted relative paths; hidden entries skipped."""
+    root = Path(root)
+    found, seen = [], set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a symlink loop
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        rel = Path(folder).relative_to(root)
+        found += [rel / f for f in files
+                  if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS]
+    return sorted(found, key=lambda p: p.as_posix())
+
+
+def standard_mode(img: Image.Image, channels: int) -> Image.Image:
+    """`img` as 8-bit L (channels=1) or RGB, with transparency composited on white."""
+    if img.mode in _HIGH_BIT_MODES:
+        arr = np.asarray(img).astype(np.float32)
+        if img.mode == "F":
+            scale = 255.0 if arr.max(initial=0) <= 1.0 else 1.0
+        elif img.mode.startswith("I;16") or arr.max(initial=0) > 255:
+            scale = 255.0 / 65535.0  # 16-bit samples, whatever container mode Pillow chose
+        else:
+            scale = 1.0
+        img = Image.fromarray(np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8), "L")
+    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+    if has_alpha:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    target = "L" if channels == 1 else "RGB"
+    if img.mode == target:
+        return img
+    if target == "L" and img.mode not in ("RGB", "1", "P"):
+        img = img.convert("RGB")  # CMYK, YCbCr, LAB... reach L through RGB
+    return img.convert(target)
+
+
+def _edge_colour(img: Image.Image) -> int | tuple[int, ...]:
+    arr = np.asarray(img)
+    arr = arr[:, :, None] if arr.ndim == 2 else arr
+    border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
+    colour = tuple(int(v) for v in np.median(border, axis=0))
+    return colour[0] if len(colour) == 1 else colour
+
+
+def fit_square(img: Image.Image, resolution: int, fit: Literal["crop", "pad"] = "crop") -> Image.Image:
+    """`img` at resolution x resolution: centre crop of the scaled short side, or padded.
+
+    Padding uses the median colour of the picture's own border, so white product shots get
+    white bars and dark pictures dark ones.
+    """
+    w, h = img.size
+    lanczos = Image.Resampling.LANCZOS
+    if fit == "crop":
+        side = min(w, h)
+        box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
+        return img.resize((resolution, resolution), lanczos, box=box, reducing_gap=3.0)
+    scale = resolution / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = img.resize(size, lanczos, reducing_gap=3.0)
+    canvas = Image.new(img.mode, (resolution, resolution), _edge_colour(small))
+    canvas.paste(small, ((resolution - size[0]) // 2, (resolution - size[1]) // 2))
+    return canvas
+
+
+def decode_image(path: str | os.PathLike, resolution: int, channels: int = 3,
+                 fit: Literal["crop", "pad"] = "crop") -> np.ndarray:
+    """One image file as a uint8 (resolution, resolution, channels) array; raises if unreadable."""
+    with Image.open(path) as img:
+        # JPEGs decode straight at a reduced scale (DCT scaling): large photos load much faster.
+        img.draft("L" if channels == 1 else "RGB", (2 * resolution, 2 * resolution))
+        try:
+            img = ImageOps.exif_transpose(img)
+        except Exception:  # a damaged EXIF block should not cost the picture
+            pass
+        img.load()
+        out = np.asarray(fit_square(standard_mode(img, channels), resolution, fit))
+    return out[:, :, None] if out.ndim == 2 else out
+
+
+def _skipped_line(skipped: list[tuple[str, str]], total: int) -> str:
+    names = ", ".join(name for name, _ in skipped[:MAX_LISTED])
+    more = ", …" if len(skipped) > MAX_LISTED else ""
+    return f"skipped {len(skipped)} of {total} files (unreadable or damaged): {names}{more}"
+
+
+def _decode_all(root: Path, files: list[Path], decode: Callable[[Path], np.ndarray],
+                limit: int | None, progress: bool) -> tuple[list[int], np.ndarray, list[tuple[str, str]]]:
+    """Indices of the decoded files, their pixels, and the skipped (name, reason) pairs."""
+    from tqdm import tqdm
+
+    def attempt(rel: Path) -> np.ndarray | str:
+        try:
+            return decode(root / rel)
+        except Exception as e:  # Pillow raises many types for damaged files; all mean "skip"
+            return f"{type(e).__name__}: {e}"
+
+    want = len(files) if limit is None else min(limit, len(files))
+    kept, arrays, skipped, start = [], [], [], 0
+    bar = tqdm(total=want, unit="img", desc=f"decoding {root.name or root}", leave=False,
+               disable=not progress or len(files) <= PROGRESS_MIN_FILES)
+    with ThreadPoolExecutor(_WORKERS) as pool, bar:
+        while start < len(files) and len(kept) < want:
+            # Decode only as many as still needed (plus slack for skips) when a limit is set.
+            stop = min(len(files), start + max(want - len(kept), 4 * _WORKERS))
+            for i, result in zip(range(start, stop), pool.map(attempt, files[start:stop]), strict=True):
+                if isinstance(result, str):
+                    skipped.append((files[i].as_posix(), result))
+                elif len(kept) < want:
+                    kept.append(i)
+                    arrays.append(result)
+                    bar.update(1)
+            start = stop
+    stacked = np.stack(arrays) if arrays else np.empty((0,), np.uint8)
+    if skipped:
+        note(_skipped_line(skipped, start))
+    return kept, stacked, skipped
+
+
+def load_folder_images(path: str | os.PathLike, resolution: int = 32, channels: int = 3,
+                       fit: Literal["crop", "pad"] = "crop", limit: int | None = None,
+                       progress: bool = True) -> ImageSet:
+    """All readable images under `path` as an ImageSet, labelled by first-level subfolder."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise UserError(f"{root} does not exist: give a folder of images, e.g. folder:~/photos")
+    if not root.is_dir():
+        raise UserError(f"{root} is a file, not a folder: give the folder that holds the images")
+    files = find_images(root)
+    if not files:
+        exts = ", ".join(sorted(IMAGE_EXTENSIONS))
+        raise UserError(f"{root} holds no image files ({exts}; hidden files are ignored): "
+                        f"put images there or point to the folder that has them")
+
+    def decode(file: Path) -> np.ndarray:
+        return decode_image(file, resolution, channels, fit)
+
+    kept, pixels, skipped = _decode_all(root, files, decode, limit, progress)
+    if not kept:
+        raise UserError(f"none of the {len(skipped)} image files in {root} could be read "
+                        f"(e.g. {skipped[0][0]}: {skipped[0][1]}): check that they are not damaged")
+    images = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
+    labels, names = _labels([files[i] for i in kept], root)
+    return ImageSet(images, labels, names, f"folder:{root}")
+
+
+def _labels(files: list[Path], root: Path) -> tuple[torch.Tensor | None, list[str]]:
+    classes = [f.parts[0] if len(f.parts) > 1 else None for f in files]
+    if all(c is None for c in classes):
+        return None, []
+    if any(c is None for c in classes):
+        note(f"note: {root} has images both at its top level and in subfolders; loading them "
+             f"without class labels (move the top-level images into a subfolder to get labels)")
+        return None, []
+    names = sorted(set(classes))
+    index = {n: i for i, n in enumerate(names)}
+    return torch.tensor([index[c] for c in classes], dtype=torch.int64), names
+
+
+@register_source("folder")
+def load_folder(arg: str, opts: DataOptions) -> ImageSet:
+    """`folder:PATH` or a plain directory path."""
+    if not arg:
+        raise UserError("folder: needs a path, e.g. folder:~/photos")
+    return load_folder_images(arg, opts.resolution, opts.channels or 3, opts.fit, opts.limit,
+                              opts.progress)
