@@ -1,0 +1,35 @@
+"""DCGAN networks: shapes at every supported resolution, conditional inputs, bad resolutions."""
+
+import pytest
+import torch
+
+from latentstudio.errors import UserError
+from latentstudio.models import ModelConfig, get_family
+
+
+@pytest.mark.parametrize("resolution", [28, 32, 64, 128])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_shapes_at_each_resolution(resolution: int, channels: int) -> None:
+    cfg = ModelConfig(resolution=resolution, channels=channels, latent_dim=16, width=8)
+    nets = get_family("dcgan").build(cfg)
+    z = torch.randn(2, 16)
+    images = nets["generator"](z)
+    assert images.shape == (2, channels, resolution, resolution)
+    assert images.min() >= -1 and images.max() <= 1
+    assert nets["discriminator"](images).shape == (2,)
+
+
+def test_conditional_inputs_change_the_output() -> None:
+    cfg = ModelConfig(resolution=32, channels=3, latent_dim=16, width=8, num_classes=4)
+    nets = get_family("dcgan").build(cfg)
+    nets["generator"].eval()
+    z = torch.randn(1, 16).repeat(2, 1)
+    out = nets["generator"](z, torch.tensor([0, 1]))
+    assert not torch.allclose(out[0], out[1])
+    assert nets["discriminator"](out, torch.tensor([0, 1])).shape == (2,)
+
+
+@pytest.mark.parametrize("resolution", [30, 100, 512, 4])
+def test_unsupported_resolution_is_a_user_error(resolution: int) -> None:
+    with pytest.raises(UserError, match="28, 32, 64 or 128"):
+        get_family("dcgan").build(ModelConfig(resolution=resolution, width=8))

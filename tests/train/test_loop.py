@@ -1,0 +1,90 @@
+"""The training loop: a short run writes every run-folder file; resume equals uninterrupted."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from latentstudio.errors import UserError
+from latentstudio.train.checkpoint import load_checkpoint
+from latentstudio.train.config import TrainConfig
+from latentstudio.train.loop import train
+from latentstudio.train.run import load_run
+
+TINY = dict(data="shapes:96", resolution=32, batch_size=16, width=8, latent_dim=16, log_every=2,
+            preview_count=4, seed=3)
+
+
+def test_short_run_writes_every_file(tmp_path: Path) -> None:
+    run = train(TrainConfig(epochs=2, out=str(tmp_path / "run"), **TINY), progress=False)
+    for name in ["config.json", "metrics.jsonl", "progress.gif", "losses.png",
+                 "checkpoints/last.pt", "samples/epoch_0000.png", "samples/epoch_0001.png",
+                 "samples/epoch_0002.png"]:
+        assert (run / name).is_file(), name
+    assert any((run / "tb").iterdir())
+    meta = json.loads((run / "config.json").read_text())
+    assert meta["config"]["model"] == "dcgan" and meta["config"]["lr"] == 2e-4
+    assert meta["data"]["spec"] == "shapes:96" and len(meta["data"]["fingerprint"]) == 16
+    assert meta["latentstudio_version"]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] == 12 and {"loss_d", "loss_g", "time"} <= set(records[-1])
+    payload = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert payload["progress"]["step"] == 12 and set(payload["models"]) == {"generator", "discriminator"}
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    payload = load_checkpoint(run / "checkpoints" / "last.pt")
+    flat = {f"{m}.{k}": v for m, sd in payload["models"].items() for k, v in sd.items()}
+    flat.update({f"ema.{k}": v for k, v in payload["step_state"].get("ema", {}).items()})
+    return flat
+
+
+@pytest.mark.parametrize("extra", [{}, {"ema": 0.9, "label_noise": 0.1, "augment": "diffaug"}])
+def test_resume_equals_uninterrupted(tmp_path: Path, extra: dict) -> None:
+    # 7 steps end mid-epoch (6 batches per epoch), so resume must restore the position in the epoch.
+    whole = train(TrainConfig(steps=14, out=str(tmp_path / "whole"), **TINY, **extra), progress=False)
+    half = train(TrainConfig(steps=7, out=str(tmp_path / "half"), **TINY, **extra), progress=False)
+    train(resume=half, overrides={"steps": 14}, progress=False)
+    a, b = _weights(whole), _weights(half)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_existing_run_folder_is_not_overwritten(tmp_path: Path) -> None:
+    run = train(TrainConfig(steps=2, out=str(tmp_path / "r"), **TINY), progress=False)
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+    with pytest.raises(UserError, match="--resume"):
+        train(TrainConfig(steps=2, out=str(run), **TINY), progress=False)
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_bad_settings_fail_before_writing(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="resolution"):
+        train(TrainConfig(steps=2, out=str(tmp_path / "r"), **{**TINY, "resolution": 30}),
+              progress=False)
+    assert not (tmp_path / "r").exists()
+
+
+def test_checkpoint_from_another_model_is_refused(tmp_path: Path) -> None:
+    a = train(TrainConfig(steps=2, out=str(tmp_path / "a"), **TINY), progress=False)
+    b = train(TrainConfig(steps=2, out=str(tmp_path / "b"), **{**TINY, "width": 16}), progress=False)
+    (a / "checkpoints" / "last.pt").write_bytes((b / "checkpoints" / "last.pt").read_bytes())
+    with pytest.raises(UserError, match="does not fit"):
+        load_run(a)
+
+
+def test_truncated_checkpoint_is_a_user_error(tmp_path: Path) -> None:
+    run = train(TrainConfig(steps=2, out=str(tmp_path / "r"), **TINY), progress=False)
+    ckpt = run / "checkpoints" / "last.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    with pytest.raises(UserError, match="not a readable"):
+        train(resume=run, progress=False)
+
+
+def test_sample_from_run(tmp_path: Path) -> None:
+    run = load_run(train(TrainConfig(steps=2, out=str(tmp_path / "r"), **TINY), progress=False))
+    a, b = run.sample(5, seed=1), run.sample(5, seed=1)
+    assert a.shape == (5, 3, 32, 32) and torch.equal(a, b)
+    assert not torch.equal(a, run.sample(5, seed=2))
