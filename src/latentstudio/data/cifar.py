@@ -36,6 +36,7 @@ CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "
                "truck"]
 
 _BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+_MEMBERS = {"batches.meta", *_BATCHES["train"], *_BATCHES["test"]}
 _SAFE_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
     ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
@@ -65,13 +66,12 @@ def read_archive(path: str | os.PathLike) -> tuple[dict[str, tuple[np.ndarray, n
         with tarfile.open(path, "r:gz") as tar:
             for member in tar:
                 base = member.name.rsplit("/", 1)[-1]
-                if member.isfile() and (base == "batches.meta" or base in sum(_BATCHES.values(), [])):
+                if member.isfile() and base in _MEMBERS:
                     members[base] = _unpickle(tar.extractfile(member).read())
     except (OSError, EOFError, tarfile.TarError, pickle.UnpicklingError, AttributeError,
             ValueError) as e:
         raise UserError(f"cannot read {path} ({e}): delete it so it is downloaded again") from None
-    needed = ["batches.meta", *_BATCHES["train"], *_BATCHES["test"]]
-    if missing := [m for m in needed if m not in members]:
+    if missing := sorted(_MEMBERS - members.keys()):
         raise UserError(f"{path} lacks {', '.join(missing)}: it is not the CIFAR-10 python "
                         f"archive; delete it so it is downloaded again")
     names = [n.decode() if isinstance(n, bytes) else str(n)

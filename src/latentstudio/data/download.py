@@ -16,7 +16,6 @@ import hashlib
 import http.client
 import os
 import re
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -144,15 +143,17 @@ def fetch_files(dataset: str, hashes: dict[str, str], dest_dir: Path, mirrors: l
     hand and the exact paths to save them as.
     """
     paths = {name: dest_dir / name for name in hashes}
-    missing = [name for name in hashes if not has_hash(paths[name], hashes[name])]
-    offline_reason = None
-    for name in missing:
-        try:
-            _fetch_one(name, paths[name], hashes[name], mirrors, progress)
-        except _Offline as e:
-            offline_reason = str(e)
-            break  # one unreachable set of mirrors is enough; don't wait on every timeout again
-    still = [name for name in hashes if name in missing and not has_hash(paths[name], hashes[name])]
+    still, offline_reason = [], None
+    for name in hashes:
+        if has_hash(paths[name], hashes[name]):
+            continue
+        if offline_reason is None:  # after one unreachable file, don't wait on every timeout again
+            try:
+                _fetch_one(name, paths[name], hashes[name], mirrors, progress)
+                continue
+            except _Offline as e:
+                offline_reason = str(e)
+        still.append(name)
     if still:
         wrong = [name for name in still if paths[name].exists()]
         where = ", ".join(f"{mirrors[0] + n if mirrors else n} as {paths[n]}" for n in still)
@@ -242,8 +243,3 @@ def finish(images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], c
         x = x.unsqueeze(1)
     x = fit_images(x, opts.resolution, opts.channels or native_channels)
     return ImageSet(x, torch.from_numpy(labels.astype(np.int64)), names)
-
-
-def note(message: str) -> None:
-    """One line of information on stderr."""
-    print(message, file=sys.stderr)

@@ -11,6 +11,7 @@ first-level subfolder, the subfolder names are the class names.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +23,6 @@ from PIL import Image, ImageOps
 
 from latentstudio.data import DataOptions, register_source
 from latentstudio.data.base import ImageSet
-from latentstudio.data.download import note
 from latentstudio.errors import UserError
 
 IMAGE_EXTENSIONS = frozenset({
@@ -127,7 +127,7 @@ def _skipped_line(skipped: list[tuple[str, str]], total: int) -> str:
 
 def _decode_all(root: Path, files: list[Path], decode: Callable[[Path], np.ndarray],
                 limit: int | None, progress: bool) -> tuple[list[int], np.ndarray, list[tuple[str, str]]]:
-    """Indices of the decoded files, their pixels, and the skipped (name, reason) pairs."""
+    """Indices of the decoded files, their pixels (N, C, H, W), and the skipped (name, reason)s."""
     from tqdm import tqdm
 
     def attempt(rel: Path) -> np.ndarray | str:
@@ -137,25 +137,29 @@ def _decode_all(root: Path, files: list[Path], decode: Callable[[Path], np.ndarr
             return f"{type(e).__name__}: {e}"
 
     want = len(files) if limit is None else min(limit, len(files))
-    kept, arrays, skipped, start = [], [], [], 0
+    kept, skipped, start = [], [], 0
+    out = None  # filled in place: a list plus np.stack would need twice the memory
     bar = tqdm(total=want, unit="img", desc=f"decoding {root.name or root}", leave=False,
                disable=not progress or len(files) <= PROGRESS_MIN_FILES)
     with ThreadPoolExecutor(_WORKERS) as pool, bar:
         while start < len(files) and len(kept) < want:
             # Decode only as many as still needed (plus slack for skips) when a limit is set.
             stop = min(len(files), start + max(want - len(kept), 4 * _WORKERS))
-            for i, result in zip(range(start, stop), pool.map(attempt, files[start:stop]), strict=True):
+            results = pool.map(attempt, files[start:stop])
+            for i, result in zip(range(start, stop), results, strict=True):
                 if isinstance(result, str):
                     skipped.append((files[i].as_posix(), result))
                 elif len(kept) < want:
+                    if out is None:
+                        h, w, c = result.shape
+                        out = np.empty((want, c, h, w), np.uint8)  # already (N, C, H, W)
+                    out[len(kept)] = result.transpose(2, 0, 1)
                     kept.append(i)
-                    arrays.append(result)
                     bar.update(1)
             start = stop
-    stacked = np.stack(arrays) if arrays else np.empty((0,), np.uint8)
     if skipped:
-        note(_skipped_line(skipped, start))
-    return kept, stacked, skipped
+        print(_skipped_line(skipped, start), file=sys.stderr)
+    return kept, (out[:len(kept)] if out is not None else np.empty((0,), np.uint8)), skipped
 
 
 def load_folder_images(path: str | os.PathLike, resolution: int = 32, channels: int = 3,
@@ -180,7 +184,7 @@ def load_folder_images(path: str | os.PathLike, resolution: int = 32, channels: 
     if not kept:
         raise UserError(f"none of the {len(skipped)} image files in {root} could be read "
                         f"(e.g. {skipped[0][0]}: {skipped[0][1]}): check that they are not damaged")
-    images = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
+    images = torch.from_numpy(pixels)
     labels, names = _labels([files[i] for i in kept], root)
     return ImageSet(images, labels, names, f"folder:{root}")
 
@@ -190,8 +194,9 @@ def _labels(files: list[Path], root: Path) -> tuple[torch.Tensor | None, list[st
     if all(c is None for c in classes):
         return None, []
     if any(c is None for c in classes):
-        note(f"note: {root} has images both at its top level and in subfolders; loading them "
-             f"without class labels (move the top-level images into a subfolder to get labels)")
+        print(f"note: {root} has images both at its top level and in subfolders; loading them "
+              "without class labels (move the top-level images into a subfolder to get labels)",
+              file=sys.stderr)
         return None, []
     names = sorted(set(classes))
     index = {n: i for i, n in enumerate(names)}

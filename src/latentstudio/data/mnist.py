@@ -109,8 +109,9 @@ def load_arrays(name: str = "mnist", split: str = "train", mirrors: list[str] | 
     if cached.is_file():
         try:
             pack, _ = read_pack(cached)
-            return pack.images[:, 0].numpy(), pack.labels.numpy()
-        except (UserError, AttributeError):
+            if pack.labels is not None:
+                return pack.images[:, 0].numpy(), pack.labels.numpy()
+        except UserError:
             pass  # a damaged cache is rebuilt from the source files below
     files = split_files(split)
     source = _system_copy(name, files)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +23,7 @@ import torch
 from latentstudio import __version__
 from latentstudio.data import DataOptions, load_dataset, register_source
 from latentstudio.data.base import ImageSet
-from latentstudio.data.download import fit_images, note, partial_file
+from latentstudio.data.download import fit_images, partial_file
 from latentstudio.errors import UserError
 
 FORMAT = "latentstudio-pack"
@@ -127,7 +128,8 @@ def load_packed(arg: str, opts: DataOptions) -> ImageSet:
         pack = pack.subset(torch.arange(min(opts.limit, len(pack))))
     channels = opts.channels or pack.channels
     if (opts.resolution, channels) != (pack.resolution, pack.channels):
-        note(f"note: {Path(arg).name} holds {pack.resolution} px {pack.channels}-channel images; "
-             f"converting to {opts.resolution} px {channels}-channel (pack at that size to skip this)")
+        print(f"note: {Path(arg).name} holds {pack.resolution} px {pack.channels}-channel images; "
+              f"converting to {opts.resolution} px {channels}-channel (pack at that size to skip "
+              "this)", file=sys.stderr)
         pack.images = fit_images(pack.images, opts.resolution, channels)
     return pack
