@@ -33,7 +33,7 @@ def test_top_level_help_lists_the_core_commands(capsys: pytest.CaptureFixture) -
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "--model", "nope"], "unknown model 'nope'"),
-    (["train", "--data", "/no/such/place"], "unknown data spec"),
+    (["train", "--data", "/no/such/place"], "does not exist"),
     (["train", "--data", "nonsense-spec"], "unknown data spec"),
     (["train", "--resolution", "30"], "not supported"),
     (["train", "--epochs", "0"], "--epochs must be positive"),

@@ -75,7 +75,7 @@ def load_dataset(
         images = SOURCES["packed"](spec, opts)
     elif name in SOURCES and name != "packed":
         images = SOURCES[name](arg, opts)
-    elif Path(spec).expanduser().exists():
+    elif Path(spec).expanduser().exists() or spec.startswith(("/", "~", ".")) or "/" in spec:
         images = SOURCES["folder"](spec, opts)
     else:
         names = ", ".join(sorted(n for n in SOURCES if n != "packed"))
