@@ -1,0 +1,37 @@
+"""Is the generator copying its training images? A memorisation score in feature space.
+
+The typical spacing of the training set is the median distance from a training image to its
+nearest other training image. A generated sample counts as copy-like when its nearest training
+image is closer than `threshold` times that spacing. The threshold is below 1 on purpose: a
+generator that draws fresh images from the data distribution lands about as close to the
+training set as training images are to each other, so with a threshold of 1 it would score
+about 0.5; at 0.5 it scores near 0, while copies (even slightly noisy ones) score near 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from latentstudio.metrics.neighbours import knn_radii, nearest
+
+
+@dataclass
+class Memorisation:
+    """score: share of copy-like samples; median_ratio: median over samples of (distance to the
+    nearest training image / typical spacing), about 1 for fresh samples and near 0 for copies."""
+
+    score: float
+    median_ratio: float
+    typical_distance: float
+    threshold: float
+
+
+def memorisation_score(train: np.ndarray, fake: np.ndarray, threshold: float = 0.5) -> Memorisation:
+    """Memorisation of `fake` features against the `train` features they were trained on."""
+    typical = float(np.median(knn_radii(train, 1)))
+    dist, _ = nearest(fake, train, 1)
+    ratio = dist[:, 0] / max(typical, 1e-12)
+    return Memorisation(float((ratio < threshold).mean()), float(np.median(ratio)), typical,
+                        threshold)
