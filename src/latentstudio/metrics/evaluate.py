@@ -1,0 +1,214 @@
+"""Evaluate generated images against real ones: the metric registry, `evaluate_features`
+(pure math on feature vectors), `evaluate_images` and `evaluate_run` (which writes eval.json).
+
+Values are keyed by metric name and extractor (`fid_lite0`) and shown with the extractor in the
+label ("FID (lite0)"), so a lite0 number is never mistaken for an Inception FID.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from latentstudio import atomic
+from latentstudio.data.base import ImageSet
+from latentstudio.errors import UserError
+from latentstudio.metrics.extractors import Extractor, build_extractor, extract_features
+from latentstudio.metrics.fid import frechet_distance_from_stats, gaussian_stats
+from latentstudio.metrics.kid import kernel_distance
+from latentstudio.metrics.memorisation import memorisation_score
+from latentstudio.metrics.precision_recall import density_coverage, precision_recall
+from latentstudio.metrics.stats import RealFeatures, real_features
+
+DISPLAY_NAMES = {
+    "fid": "FID", "kid": "KID", "kid_std": "KID std", "precision": "precision",
+    "recall": "recall", "density": "density", "coverage": "coverage",
+    "memorisation": "memorisation", "nn_ratio": "NN-distance ratio",
+}
+LOWER_IS_BETTER = {"fid", "kid", "kid_std", "memorisation"}
+
+
+def metric_key(name: str, extractor: str) -> str:
+    """The machine key of a value, e.g. `fid_lite0` (eval.json, metrics.jsonl, --sort)."""
+    return f"{name}_{extractor}"
+
+
+def metric_label(name: str, extractor: str) -> str:
+    """The human label of a value, e.g. `FID (lite0)`."""
+    return f"{DISPLAY_NAMES.get(name, name)} ({extractor})"
+
+
+@dataclass
+class EvalConfig:
+    """What to compute. `metrics`: names from METRICS; `n`: generated and real images each."""
+
+    metrics: tuple[str, ...] = ("fid", "kid", "pr", "dc", "mem")
+    n: int = 10000
+    extractor: str = "lite0"
+    weights: str | None = None
+    seed: int = 0
+    batch_size: int = 64
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    pr_k: int = 3
+    dc_k: int = 5
+    memorisation_threshold: float = 0.5
+    device: str = "cpu"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.metrics = tuple(self.metrics)
+        unknown = [m for m in self.metrics if m not in METRICS]
+        if unknown or not self.metrics:
+            raise UserError(f"unknown metric {', '.join(unknown) or '(none)'}: use a comma list of "
+                            f"{', '.join(METRICS)} (e.g. --metrics fid,kid,pr)")
+        if self.n < 8:
+            raise UserError(f"--n {self.n} is too small: use at least 8 (1000+ for stable numbers)")
+        if self.batch_size <= 0 or self.kid_subsets <= 0 or self.kid_subset_size < 2:
+            raise UserError("batch size, KID subsets and KID subset size must be positive")
+
+
+MetricFn = Callable[[RealFeatures, np.ndarray, EvalConfig], dict[str, float]]
+METRICS: dict[str, MetricFn] = {}
+
+
+def register_metric(name: str) -> Callable[[MetricFn], MetricFn]:
+    """Add a metric under `name` (the name used in --metrics)."""
+
+    def wrap(fn: MetricFn) -> MetricFn:
+        METRICS[name] = fn
+        return fn
+
+    return wrap
+
+
+@register_metric("fid")
+def _fid(real: RealFeatures, fake: np.ndarray, cfg: EvalConfig) -> dict[str, float]:
+    return {"fid": frechet_distance_from_stats(real.stats, gaussian_stats(fake))}
+
+
+@register_metric("kid")
+def _kid(real: RealFeatures, fake: np.ndarray, cfg: EvalConfig) -> dict[str, float]:
+    r = kernel_distance(real.features, fake, cfg.kid_subsets, cfg.kid_subset_size, cfg.seed)
+    return {"kid": r.mean, "kid_std": r.std}
+
+
+@register_metric("pr")
+def _pr(real: RealFeatures, fake: np.ndarray, cfg: EvalConfig) -> dict[str, float]:
+    r = precision_recall(real.features, fake, cfg.pr_k)
+    return {"precision": r.precision, "recall": r.recall}
+
+
+@register_metric("dc")
+def _dc(real: RealFeatures, fake: np.ndarray, cfg: EvalConfig) -> dict[str, float]:
+    r = density_coverage(real.features, fake, cfg.dc_k)
+    return {"density": r.density, "coverage": r.coverage}
+
+
+@register_metric("mem")
+def _mem(real: RealFeatures, fake: np.ndarray, cfg: EvalConfig) -> dict[str, float]:
+    r = memorisation_score(real.features, fake, cfg.memorisation_threshold)
+    return {"memorisation": r.score, "nn_ratio": r.median_ratio}
+
+
+def evaluate_features(real: RealFeatures, fake: np.ndarray, config: EvalConfig) -> dict[str, float]:
+    """Every requested metric of generated features `fake` (N, D) against the real ones."""
+    values: dict[str, float] = {}
+    for name in config.metrics:
+        values.update(METRICS[name](real, fake, config))
+    return values
+
+
+@dataclass
+class EvalResult:
+    """Values by plain name (`fid`), with the extractor and sample counts they came from."""
+
+    extractor: str
+    values: dict[str, float]
+    n_real: int
+    n_fake: int
+    seed: int
+    info: dict = field(default_factory=dict)
+
+    def keyed(self) -> dict[str, float]:
+        return {metric_key(k, self.extractor): v for k, v in self.values.items()}
+
+    def labels(self) -> dict[str, str]:
+        return {metric_key(k, self.extractor): metric_label(k, self.extractor) for k in self.values}
+
+
+def evaluate_images(real: ImageSet, fake: torch.Tensor, config: EvalConfig,
+                    extractor: Extractor | None = None) -> EvalResult:
+    """Compare generated images (uint8, or float in [-1, 1]) with (n of) the real dataset."""
+    extractor = extractor or build_extractor(config.extractor, real, config.device, config.weights,
+                                             config.progress)
+    reals = real_features(real, extractor, config.n, config.seed, config.batch_size, config.progress)
+    fakes = extract_features(extractor, fake, config.batch_size, config.progress, "generated images")
+    values = evaluate_features(reals, fakes, config)
+    return EvalResult(extractor.name, values, len(reals.features), len(fakes), config.seed)
+
+
+def _last_step(run_dir: Path) -> int | None:
+    try:
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["step"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
+def write_eval_json(run_dir: Path, result: EvalResult) -> Path:
+    """Merge `result` into run_dir/eval.json: the latest evaluation per extractor, plus a flat
+    `metrics` map ({"fid_lite0": ...}) and `labels` ({"fid_lite0": "FID (lite0)"})."""
+    path = run_dir / "eval.json"
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            data = {}
+    except (OSError, ValueError):
+        data = {}
+    data.setdefault("evaluations", {})[result.extractor] = asdict(result)
+    data.setdefault("metrics", {}).update(result.keyed())
+    data.setdefault("labels", {}).update(result.labels())
+    return atomic.write_json(path, data)
+
+
+def evaluate_run(run_dir: str | Path, config: EvalConfig, checkpoint: str = "last") -> EvalResult:
+    """Sample `config.n` images from a run (checkpoints/CHECKPOINT.pt), compare them with its
+    training data, and merge the values into RUN/eval.json."""
+    from latentstudio.train.run import load_run
+
+    run = load_run(run_dir, device=config.device, checkpoint=checkpoint)
+    dataset = run.dataset(progress=config.progress)
+    device = str(run.device)
+    extractor = build_extractor(config.extractor, dataset, device, config.weights, config.progress)
+    fake = run.sample(config.n, seed=config.seed)
+    result = evaluate_images(dataset, fake, config, extractor)
+    result.info = {"step": _last_step(Path(run.path)), "checkpoint": checkpoint,
+                   "data": dataset.spec, "resolution": dataset.resolution,
+                   "time": time.strftime("%Y-%m-%d %H:%M:%S"), "metrics": list(config.metrics)}
+    write_eval_json(Path(run.path), result)
+    return result
+
+
+def format_result(result: EvalResult) -> str:
+    """A small two-column table of labelled values, with which direction is better."""
+    rows = []
+    for name, value in result.values.items():
+        better = "lower is better" if name in LOWER_IS_BETTER else "higher is better"
+        if name == "nn_ratio":
+            better = "~1 fresh, ~0 copies"
+        rows.append((metric_label(name, result.extractor), f"{value:.4g}", better))
+    width = max(len(r[0]) for r in rows)
+    head = f"{result.n_fake} generated vs {result.n_real} real images, seed {result.seed}"
+    return "\n".join([head] + [f"  {a:<{width}}  {b:>9}  ({c})" for a, b, c in rows])

@@ -1,0 +1,152 @@
+"""Extractors: lite0 offline, the FID Inception plumbing with random weights, the domain CNN
+trained once and reused, and the cached real-data statistics."""
+
+from __future__ import annotations
+
+import io
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from latentstudio.data.shapes import make_shapes
+from latentstudio.errors import UserError
+from latentstudio.metrics import stats as stats_module
+from latentstudio.metrics.extractors import build_extractor, domain, extract_features
+from latentstudio.metrics.extractors.inception import (
+    FID_WEIGHTS_NAME,
+    FID_WEIGHTS_URL,
+    FIDInceptionV3,
+    inception_weights_path,
+)
+from latentstudio.metrics.stats import real_features
+
+# Names and shapes of entries in pytorch-fid's pt_inception-2015-12-05-6726825d.pth.
+PYTORCH_FID_KEYS = {
+    "Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3),
+    "Conv2d_4a_3x3.bn.running_var": (192,),
+    "Mixed_5b.branch5x5_2.conv.weight": (64, 48, 5, 5),
+    "Mixed_5b.branch_pool.conv.weight": (32, 192, 1, 1),
+    "Mixed_6a.branch3x3.conv.weight": (384, 288, 3, 3),
+    "Mixed_6e.branch7x7dbl_5.conv.weight": (192, 192, 1, 7),
+    "Mixed_7a.branch7x7x3_4.conv.weight": (192, 192, 3, 3),
+    "Mixed_7b.branch3x3dbl_1.conv.weight": (448, 1280, 1, 1),
+    "Mixed_7c.branch3x3_2b.conv.weight": (384, 384, 3, 1),
+    "Mixed_7c.branch_pool.conv.weight": (192, 2048, 1, 1),
+    "fc.weight": (1008, 2048),
+    "fc.bias": (1008,),
+}
+
+
+def test_lite0_gives_1280_features_and_treats_grey_as_rgb() -> None:
+    ext = build_extractor("lite0", progress=False)
+    rgb = make_shapes(2, 32, 3, seed=0).images
+    grey = rgb.float().mean(1, keepdim=True).round().to(torch.uint8)
+    f = extract_features(ext, torch.cat([rgb, grey.expand(-1, 3, -1, -1)]), progress=False)
+    g = extract_features(ext, grey, progress=False)
+    assert f.shape == (4, 1280) and np.isfinite(f).all() and f.std() > 0
+    assert np.allclose(g, f[2:], atol=1e-4)
+    assert np.array_equal(f, extract_features(ext, torch.cat([rgb, grey.expand(-1, 3, -1, -1)]),
+                                              progress=False))
+
+
+def test_inception_loads_a_pytorch_fid_shaped_state_dict(tmp_path: Path) -> None:
+    net = FIDInceptionV3()
+    shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    for key, shape in PYTORCH_FID_KEYS.items():
+        assert shapes[key] == shape, key
+    assert sum(p.numel() for p in net.parameters()) == 23_850_960  # pytorch-fid's FID Inception
+    gen = torch.Generator().manual_seed(0)
+    state = {k: (torch.rand(v.shape, generator=gen) + 0.5 if k.endswith("running_var")
+                 else torch.randn(v.shape, generator=gen) * 0.05 if v.is_floating_point() else v)
+             for k, v in net.state_dict().items()}
+    path = tmp_path / FID_WEIGHTS_NAME
+    torch.save(state, path)
+    ext = build_extractor("inception", weights=str(path), progress=False)
+    feats = extract_features(ext, make_shapes(1, 32, 1, seed=0).images, progress=False)
+    assert feats.shape == (1, 2048) and np.isfinite(feats).all() and feats.std() > 0
+
+
+def test_inception_without_weights_offline_says_where_to_get_them(
+        monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
+    def offline(*args: object, **kwargs: object) -> None:
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(UserError) as e:
+        build_extractor("inception", progress=False)
+    message = str(e.value)
+    assert "\n" not in message and FID_WEIGHTS_URL in message
+    assert str(cache / "weights" / FID_WEIGHTS_NAME) in message and "--weights" in message
+    with pytest.raises(UserError, match="does not exist"):
+        build_extractor("inception", weights=str(cache / "nope.pth"), progress=False)
+
+
+def test_inception_download_is_hash_checked(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
+    class Response(io.BytesIO):
+        headers: dict = {}
+
+        def __enter__(self) -> Response:
+            return self
+
+        def __exit__(self, *exc: object) -> None: ...
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: Response(b"not the weights"))
+    with pytest.raises(UserError, match="hash check"):
+        inception_weights_path(progress=False)
+    assert not (cache / "weights" / FID_WEIGHTS_NAME).exists()
+
+
+def test_domain_extractor_is_trained_once_then_reused(monkeypatch: pytest.MonkeyPatch,
+                                                      cache: Path) -> None:
+    data = make_shapes(48, 16, 1, seed=0)
+    calls = []
+    real_train = domain.train_domain_network
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(domain, "train_domain_network", counting)
+    first = build_extractor("domain", data, progress=False)
+    assert calls == [1] and len(list((cache / "metrics" / "domain").glob("*.pt"))) == 1
+    second = build_extractor("domain", data, progress=False)
+    assert calls == [1]  # loaded from the cache, not trained again
+    assert first.cache_id == second.cache_id == f"domain-{data.fingerprint()}"
+    f1 = extract_features(first, data.images[:8], progress=False)
+    assert f1.shape == (8, 128)
+    assert np.array_equal(f1, extract_features(second, data.images[:8], progress=False))
+    data.labels = None  # other data (unlabelled): another network, trained as an autoencoder
+    assert build_extractor("domain", data, progress=False).dim == 128 and len(calls) == 2
+
+
+def test_domain_extractor_needs_the_data() -> None:
+    with pytest.raises(UserError, match="real data"):
+        build_extractor("domain", None, progress=False)
+
+
+def test_unknown_extractor_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="lite0"):
+        build_extractor("vgg")
+
+
+def test_real_statistics_are_cached_per_dataset_extractor_and_count(
+        tiny_extractor: object, monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
+    data = make_shapes(40, 16, seed=0)
+    first = real_features(data, tiny_extractor, n=30, seed=0, progress=False)
+    assert first.features.shape == (30, 128) and len(set(first.index)) == 30
+    assert np.allclose(first.stats.mu, first.features.astype(np.float64).mean(0))
+
+    def no_extraction(*args: object, **kwargs: object) -> None:
+        raise AssertionError("features were extracted again")
+
+    monkeypatch.setattr(stats_module, "extract_features", no_extraction)
+    again = real_features(data, tiny_extractor, n=30, seed=0, progress=False)
+    assert np.array_equal(again.features, first.features)
+    assert np.array_equal(again.stats.sigma, first.stats.sigma)
+    with pytest.raises(AssertionError):
+        real_features(data, tiny_extractor, n=20, seed=0, progress=False)  # another sample
+    with pytest.raises(AssertionError):
+        real_features(make_shapes(40, 16, seed=5), tiny_extractor, n=30, progress=False)
