@@ -14,7 +14,7 @@ from latentstudio import __version__
 from latentstudio.errors import UserError
 
 # Modules under latentstudio.commands, in the order their commands appear in --help.
-COMMAND_MODULES = ["train", "data"]
+COMMAND_MODULES = ["train", "data", "metrics"]
 
 
 class _Parser(argparse.ArgumentParser):
