@@ -1,0 +1,1 @@
+"""The gallery: a local web page to browse runs, watch training, curate favourites and play."""

@@ -1,0 +1,112 @@
+"""Favourites of a run: PNGs (and their latents) in RUN/curated/, listed in RUN/curated.json.
+
+Every write is atomic (temp file + rename) and happens under a per-run lock, so concurrent stars
+never lose an entry and a reader never sees half a file. Only RUN/curated.json and files inside
+RUN/curated/ are ever written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from latentstudio import atomic
+from latentstudio.errors import UserError
+from latentstudio.images import save_png
+
+FORMAT = 1
+_ID = re.compile(r"^[0-9a-f]{12}$")
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock(run_dir: Path) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(str(run_dir.resolve()), threading.Lock())
+
+
+def _check_targets(run_dir: Path) -> Path:
+    """RUN/curated/, refusing a curated/ or curated.json that is a link (it could point anywhere)."""
+    folder = run_dir / "curated"
+    for p in (folder, run_dir / "curated.json"):
+        if p.is_symlink():
+            raise UserError(f"{p.name} in this run is a symbolic link; refusing to write through it")
+    if folder.exists() and not folder.is_dir():
+        raise UserError("curated in this run is a file, not a folder")
+    return folder
+
+
+def read_curated(run_dir: Path) -> tuple[list[dict[str, Any]], str | None]:
+    """(items of RUN/curated.json, None), or ([], what is wrong with the file)."""
+    path = run_dir / "curated.json"
+    if not path.exists():
+        return [], None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        items = data["items"]
+        if not isinstance(items, list) or not all(isinstance(i, dict) and "id" in i for i in items):
+            raise ValueError
+        return items, None
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return [], "curated.json is damaged; starring again will rewrite it"
+
+
+def item_id(key: str) -> str:
+    """A short, file-name-safe id for an item key (the same key always gives the same id)."""
+    return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+def add_item(run_dir: Path, key: str, image: Image.Image, info: dict[str, Any],
+             latent: torch.Tensor | None = None, label: int | None = None) -> dict[str, Any]:
+    """Star a picture: write curated/ID.png (and ID.pt with its latent), then list it.
+
+    Starring the same key twice returns the existing item.
+    """
+    with _lock(run_dir):
+        folder = _check_targets(run_dir)
+        items, _ = read_curated(run_dir)
+        for item in items:
+            if item.get("key") == key:
+                return item
+        iid = item_id(key)
+        item = {"id": iid, "key": key, "file": f"curated/{iid}.png", **info,
+                "label": label, "latent": None, "latent_file": None,
+                "created": datetime.now().isoformat(timespec="seconds")}
+        save_png(image, folder / f"{iid}.png")
+        if latent is not None:
+            z = latent.reshape(-1).float()
+            atomic.save_torch(folder / f"{iid}.pt", {"z": z, "label": label, "key": key,
+                                                     "seed": info.get("seed")})
+            item["latent"] = [round(float(v), 6) for v in z]
+            item["latent_file"] = f"curated/{iid}.pt"
+        atomic.write_json(run_dir / "curated.json", {"format": FORMAT, "items": items + [item]})
+        return item
+
+
+def remove_item(run_dir: Path, iid: str) -> bool:
+    """Unstar: drop the item from curated.json, then delete its files. False when not found."""
+    if not _ID.match(iid):
+        return False
+    with _lock(run_dir):
+        folder = _check_targets(run_dir)
+        items, _ = read_curated(run_dir)
+        keep = [i for i in items if i.get("id") != iid]
+        if len(keep) == len(items):
+            return False
+        atomic.write_json(run_dir / "curated.json", {"format": FORMAT, "items": keep})
+        for suffix in (".png", ".pt"):
+            (folder / f"{iid}{suffix}").unlink(missing_ok=True)
+        return True
+
+
+def find_item(run_dir: Path, iid: str) -> dict[str, Any] | None:
+    items, _ = read_curated(run_dir)
+    return next((i for i in items if i.get("id") == iid), None)

@@ -1,0 +1,289 @@
+"""Reading run folders for the gallery: safe paths, summaries, metrics, grids and their layout.
+
+Nothing here loads a model; a damaged or half-written run folder is described (status "damaged",
+`problems`) instead of raising, so one bad folder never breaks the page.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from PIL import Image
+
+ACTIVE_SECONDS = 90  # a run whose files changed this recently is shown as training
+SERVED_SUFFIXES = {".png", ".gif", ".jpg", ".jpeg", ".webp", ".json", ".jsonl"}
+GRID_PADDING = 2  # images.make_grid's default, used by the preview grids
+_EPOCH_FILE = re.compile(r"^epoch_(\d+)\.png$")
+_MAX_CURVE_POINTS = 400
+
+
+def safe_name(name: str) -> bool:
+    """True for a plain folder/file name: no separators, no NUL, not hidden, not `.`/`..`."""
+    return (0 < len(name) <= 255 and not name.startswith(".") and "/" not in name
+            and "\\" not in name and "\x00" not in name)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve(strict=True).is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # missing, or a symlink loop
+        return False
+
+
+def resolve_run(root: Path, name: str) -> Path | None:
+    """The run folder `root/name`, or None when the name is unsafe or it leaves `root`."""
+    if not safe_name(name):
+        return None
+    path = root / name
+    return path if path.is_dir() and _inside(path, root) else None
+
+
+def resolve_file(root: Path, relpath: str) -> Path | None:
+    """A servable file inside `root` (an image or JSON log), or None for anything else.
+
+    Refused: absolute paths, empty/`.`/`..`/hidden segments (also temp files of atomic writes),
+    backslashes and NUL, other suffixes (checkpoints are never served), and anything that
+    resolves outside `root` through a symlink.
+    """
+    parts = relpath.split("/")
+    if not relpath or relpath.startswith("/") or not all(safe_name(p) for p in parts):
+        return None
+    path = root.joinpath(*parts)
+    if path.suffix.lower() not in SERVED_SUFFIXES or not _inside(path, root):
+        return None
+    return path if path.is_file() else None
+
+
+def file_url(root: Path, path: Path) -> str:
+    """The /files URL of a file inside root, with its mtime so browsers refetch changed files."""
+    rel = path.relative_to(root).as_posix()
+    try:
+        version = path.stat().st_mtime_ns
+    except OSError:
+        version = 0
+    return f"/files/{quote(rel)}?v={version}"
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+# ----- metrics.jsonl
+@lru_cache(maxsize=64)
+def _parse_metrics(path: str, mtime_ns: int, size: int) -> tuple[tuple[dict[str, Any], ...], int]:
+    records, bad = [], 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                bad += 1  # typically the last line of a log being written right now
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("step"), int):
+                records.append(rec)
+            else:
+                bad += 1
+    return tuple(records), bad
+
+
+def read_metrics(run_dir: Path) -> tuple[list[dict[str, Any]], int]:
+    """(records of metrics.jsonl, number of unreadable lines); cached until the file changes."""
+    path = run_dir / "metrics.jsonl"
+    try:
+        st = path.stat()
+    except OSError:
+        return [], 0
+    try:
+        records, bad = _parse_metrics(str(path), st.st_mtime_ns, st.st_size)
+    except OSError:
+        return [], 1
+    return list(records), bad
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def latest_metrics(records: list[dict[str, Any]]) -> dict[str, float]:
+    """The newest value of each numeric metric (events and bookkeeping left out)."""
+    out: dict[str, float] = {}
+    for rec in reversed(records):
+        for k, v in rec.items():
+            if k not in out and k not in ("step", "epoch") and _is_number(v):
+                out[k] = v
+    return dict(sorted(out.items()))
+
+
+def metric_curves(records: list[dict[str, Any]]) -> dict[str, list[list[float]]]:
+    """Each loss-like metric as [[step, value], ...], thinned to a few hundred points."""
+    curves: dict[str, list[list[float]]] = {}
+    for rec in records:
+        for k, v in rec.items():
+            if k in ("step", "epoch", "time", "images_per_s") or not _is_number(v):
+                continue
+            curves.setdefault(k, []).append([rec["step"], v])
+    for k, pts in curves.items():
+        if len(pts) > _MAX_CURVE_POINTS:
+            stride = math.ceil(len(pts) / _MAX_CURVE_POINTS)
+            curves[k] = pts[::stride] + ([pts[-1]] if (len(pts) - 1) % stride else [])
+    return curves
+
+
+# ----- config.json and summaries
+def read_meta(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(config.json contents, None), or (None, what is wrong with it)."""
+    path = run_dir / "config.json"
+    if not path.exists():
+        return None, "no config.json (not a run, or one that is just starting)"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+            raise ValueError
+        meta["config"]["model"]
+        return meta, None
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None, "config.json is damaged or half-written"
+
+
+def sample_grids(run_dir: Path) -> list[tuple[int, Path]]:
+    """(epoch, path) of the preview grids samples/epoch_NNNN.png, oldest first."""
+    try:
+        names = os.listdir(run_dir / "samples")
+    except OSError:
+        return []
+    found = []
+    for n in names:
+        m = _EPOCH_FILE.match(n)
+        if m and (run_dir / "samples" / n).is_file():
+            found.append((int(m.group(1)), run_dir / "samples" / n))
+    return sorted(found)
+
+
+def total_steps(meta: dict[str, Any]) -> int | None:
+    """The step count the run is configured to reach."""
+    cfg = meta.get("config", {})
+    if isinstance(cfg.get("steps"), int):
+        return cfg["steps"]
+    count, batch, epochs = meta.get("data", {}).get("count"), cfg.get("batch_size"), cfg.get("epochs")
+    if all(isinstance(v, int) and v > 0 for v in (count, batch, epochs)):
+        return epochs * (count // min(batch, count))
+    return None
+
+
+def summarize(root: Path, run_dir: Path, now: float | None = None) -> dict[str, Any]:
+    """What the runs page shows for one folder; never raises for a damaged folder."""
+    now = time.time() if now is None else now
+    meta, problem = read_meta(run_dir)
+    problems = [problem] if problem else []
+    records, bad = read_metrics(run_dir)
+    if bad:
+        problems.append(f"{bad} unreadable line(s) in metrics.jsonl")
+    grids = sample_grids(run_dir)
+    checkpoint = run_dir / "checkpoints" / "last.pt"
+    updated = max([_mtime(run_dir / "metrics.jsonl"), _mtime(checkpoint), _mtime(run_dir)]
+                  + [_mtime(p) for _, p in grids[-1:]])
+    step = records[-1]["step"] if records else 0
+    cfg = (meta or {}).get("config", {})
+    total = total_steps(meta) if meta else None
+    if meta is None:
+        status = "damaged"
+    elif now - updated < ACTIVE_SECONDS and (total is None or step < total):
+        status = "training"
+    elif not checkpoint.is_file():
+        status = "no checkpoint"
+    elif total is not None and step < total and records:
+        status = "stopped"
+    else:
+        status = "ready"
+    return {
+        "name": run_dir.name,
+        "status": status,
+        "problems": problems,
+        "model": cfg.get("model"),
+        "kind": (meta or {}).get("kind"),
+        "data": cfg.get("data"),
+        "resolution": cfg.get("resolution"),
+        "step": step,
+        "total_steps": total,
+        "epoch": records[-1].get("epoch") if records else None,
+        "metrics": latest_metrics(records[-20:]),
+        "thumbnail": file_url(root, grids[-1][1]) if grids else None,
+        "updated": updated,
+        "created": (meta or {}).get("created"),
+    }
+
+
+def list_runs(root: Path) -> list[dict[str, Any]]:
+    """Summaries of every run folder directly under root, newest first."""
+    try:
+        entries = sorted(os.listdir(root))
+    except OSError:
+        return []
+    runs = []
+    for name in entries:
+        run_dir = resolve_run(root, name)
+        if run_dir is not None:
+            runs.append(summarize(root, run_dir))
+    return sorted(runs, key=lambda r: r["updated"], reverse=True)
+
+
+# ----- preview grid layout (mirrors train.loop.Trainer.preview)
+def grid_layout(meta: dict[str, Any]) -> dict[str, Any]:
+    """How the preview grid is tiled and what each cell shows.
+
+    cells[i] = {"kind": "sample"|"real"|"recon", "z": index into the preview latents or None,
+    "label": class or None}. Unconditional GANs: preview_count samples in a square grid.
+    Conditional models: one row per class, the same latent down each column. VAEs: rows of real
+    images, their reconstructions and prior samples.
+    """
+    cfg, mc = meta["config"], meta.get("model_config", {})
+    n = int(cfg.get("preview_count", 16))
+    k = int(mc.get("num_classes") or 0)
+    cells: list[dict[str, Any]] = []
+    if k:
+        per_row = max(1, n // k)
+        cells = [{"kind": "sample", "z": i % per_row, "label": i // per_row} for i in range(k * per_row)]
+    elif meta.get("kind") == "vae":
+        per_row = max(1, int(math.sqrt(n)))
+        for start in range(0, n, per_row):
+            width = min(per_row, n - start)
+            for kind in ("real", "recon", "sample"):
+                cells += [{"kind": kind, "z": start + j if kind == "sample" else None, "label": None}
+                          for j in range(width)]
+    else:
+        per_row = max(1, math.ceil(math.sqrt(n)))
+        cells = [{"kind": "sample", "z": i, "label": None} for i in range(n)]
+    return {"per_row": per_row, "cell": int(cfg.get("resolution", 32)), "padding": GRID_PADDING,
+            "cells": cells}
+
+
+def crop_cell(grid_path: Path, layout: dict[str, Any], index: int) -> Image.Image | None:
+    """Cell `index` (reading order, as make_grid tiles) of a preview grid as a picture, or None
+    when the index is out of range or the grid's size does not fit the layout."""
+    per_row, cell, pad = layout["per_row"], layout["cell"], layout["padding"]
+    n = len(layout["cells"])
+    if not 0 <= index < n:
+        return None
+    rows = math.ceil(n / per_row)
+    try:
+        with Image.open(grid_path) as im:
+            if im.size != (per_row * (cell + pad) + pad, rows * (cell + pad) + pad):
+                return None
+            r, c = divmod(index, per_row)
+            x, y = pad + c * (cell + pad), pad + r * (cell + pad)
+            return im.crop((x, y, x + cell, y + cell)).copy()
+    except OSError:
+        return None
