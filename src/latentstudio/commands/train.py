@@ -162,7 +162,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from latentstudio.explore.sampling import sample_to
 
     written = sample_to(args.run, args.out, n=args.n, seed=args.seed, class_=args.class_,
-                        checkpoint=args.checkpoint, device=args.device, nrow=args.nrow)
+                        checkpoint=args.checkpoint, device=args.device, nrow=args.nrow,
+                        truncation=args.truncation, add=args.add)
     print(f"wrote {written}")
     return 0
 
@@ -201,7 +202,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sample", help="generate images from a trained run",
         description="Generate images. Example: latentstudio sample runs/demo --n 64 --seed 1 "
-                    "--out grid.png (or --out folder/ for one PNG per image)",
+                    "--out grid.png (or --out folder/ for one PNG per image); "
+                    "latentstudio sample runs/demo --truncation 0.7 --add square.pt:1.5",
     )
     p.add_argument("run", help="run folder")
     p.add_argument("--n", type=_positive, default=64, help="number of images [default: 64]")
@@ -209,6 +211,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="samples.png", help="grid .png, or a folder/ for single images")
     p.add_argument("--class", dest="class_", help="class name or index (conditional models)")
     p.add_argument("--nrow", type=_positive, help="images per grid row")
+    p.add_argument("--truncation", type=float, metavar="PSI",
+                   help="pull latents towards the mean: 1 = unchanged, 0.7 = safer, less varied")
+    p.add_argument("--add", action="append", default=[], metavar="VEC.pt[:STRENGTH]",
+                   help="add a concept vector from `latentstudio vector` (repeatable), e.g. vec.pt:1.5")
     p.add_argument("--checkpoint", default="last", help="last or best [default: last]")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto [default: cpu]")
     p.set_defaults(func=cmd_sample)

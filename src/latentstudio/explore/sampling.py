@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from latentstudio.errors import UserError
+from latentstudio.explore.latents import truncate
+from latentstudio.explore.vectors import generate, load_vector, parse_add
 from latentstudio.images import make_grid, save_png, to_pil
 from latentstudio.train.run import load_run
 
 
 def sample_to(run: str | os.PathLike, out: str | os.PathLike, n: int = 64, seed: int = 0,
               class_: str | int | None = None, checkpoint: str = "last", device: str = "cpu",
-              nrow: int | None = None) -> Path:
-    """Generate n images and write a grid PNG (`out` ends in .png) or one PNG each into a folder."""
+              nrow: int | None = None, truncation: float | None = None,
+              add: Sequence[str] = ()) -> Path:
+    """Generate n images and write a grid PNG (`out` ends in .png) or one PNG each into a folder.
+
+    `truncation` psi pulls the latents towards the mean (psi * z); each `add` entry
+    "vec.pt[:STRENGTH]" adds a concept vector to every latent.
+    """
     if n <= 0:
         raise UserError(f"--n must be positive, got {n}")
     loaded = load_run(run, device=device, checkpoint=checkpoint)
-    images = loaded.sample(n, seed=seed, class_=class_)
+    vectors = [(load_vector(path, loaded), strength) for path, strength in map(parse_add, add)]
+    z = truncate(loaded.latents(n, seed), truncation)
+    images = generate(loaded, z, loaded.labels_for(n, class_, seed), vectors)
     out = Path(out)
     as_folder = str(out).endswith(("/", os.sep)) or out.is_dir() or not out.suffix
     try:
