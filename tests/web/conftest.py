@@ -20,6 +20,11 @@ from latentstudio.train.loop import train
 RUN = "tiny"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Starlette's test client asks for the httpx2 fork; httpx is what the test extra installs.
+    config.addinivalue_line("filterwarnings", "ignore:Using `httpx` with `starlette.testclient`")
+
+
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Like `latentstudio serve`: one intra-op thread, so a busy shared CPU does not stall us."""

@@ -99,13 +99,17 @@ class TestDamagedRuns:
         (badckpt / "config.json").write_text((src / "config.json").read_text())
         (badckpt / "checkpoints" / "last.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
         (badckpt / "samples" / "epoch_0000.png").write_bytes(b"")
+        odd = runs_root / "odd-config"
+        odd.mkdir()
+        (odd / "config.json").write_text(json.dumps(
+            {"kind": "gan", "data": "oops", "config": {"model": "dcgan", "resolution": "big", "preview_count": "x"}}))
         (runs_root / "empty").mkdir()
         (runs_root / "notes.txt").write_text("not a run")
         return runs_root
 
     def test_listing_shows_each_state_and_still_lists_good_runs(self, client, damaged):
         runs = {r["name"]: r for r in client.get("/api/runs").json()["runs"]}
-        assert set(runs) == {RUN, "half-written", "just-started", "bad-checkpoint", "empty"}
+        assert set(runs) == {RUN, "half-written", "just-started", "bad-checkpoint", "empty", "odd-config"}
         assert runs[RUN]["status"] == "ready"
         assert runs["half-written"]["status"] == "damaged"
         assert "config.json" in runs["half-written"]["problems"][0]
@@ -113,7 +117,7 @@ class TestDamagedRuns:
         assert runs["just-started"]["step"] == 2
         assert any("unreadable line" in p for p in runs["just-started"]["problems"])
 
-    @pytest.mark.parametrize("name", ["half-written", "just-started", "bad-checkpoint", "empty"])
+    @pytest.mark.parametrize("name", ["half-written", "just-started", "bad-checkpoint", "empty", "odd-config"])
     def test_damaged_run_pages_answer_with_reasons_not_errors(self, client, damaged, name):
         assert client.get(f"/api/runs/{name}").status_code == 200
         for method, path, body in [("GET", "latent", None), ("POST", "render", {"seed": 1}),
@@ -126,6 +130,7 @@ class TestDamagedRuns:
     def test_unreadable_grid_cannot_be_starred_but_does_not_crash(self, client, damaged):
         r = client.post("/api/runs/bad-checkpoint/curated", json={"source": "grid", "epoch": 0, "index": 0})
         assert r.status_code == 409 and "grid" in r.json()["detail"]
+        assert any("preview settings" in p for p in client.get("/api/runs/odd-config").json()["problems"])
 
     def test_damaged_curated_json_is_reported_and_rewritten_by_the_next_star(self, client, runs_root):
         (runs_root / RUN / "curated.json").write_text('{"items": [')

@@ -214,11 +214,14 @@ def create_app(runs_dir: str | Path, device: str = "cpu",
         if gif.is_file():
             extra["gif"] = runs.file_url(root, gif)
         if meta is not None:
-            layout = runs.grid_layout(meta)
             extra.update(config=meta.get("config"), model_config=meta.get("model_config"),
-                         data=meta.get("data"), layout={**layout, "count": len(layout["cells"]),
-                                                        "kinds": [c["kind"] for c in layout["cells"]]})
-            extra["layout"].pop("cells")
+                         data=meta.get("data"))
+            try:
+                layout = runs.grid_layout(meta)
+                cells = layout.pop("cells")
+                extra["layout"] = {**layout, "count": len(cells), "kinds": [c["kind"] for c in cells]}
+            except (TypeError, ValueError, KeyError, AttributeError):
+                summary["problems"].append("config.json has unexpected preview settings")
         return {**summary, **extra}
 
     # ----- latent play
@@ -290,7 +293,10 @@ def create_app(runs_dir: str | Path, device: str = "cpu",
         grid = runs.resolve_file(root, f"{path.name}/samples/epoch_{req.epoch:04d}.png")
         if grid is None:
             raise HTTPException(404, f"no preview grid for epoch {req.epoch}")
-        layout = runs.grid_layout(meta)
+        try:
+            layout = runs.grid_layout(meta)
+        except (TypeError, ValueError, KeyError, AttributeError):
+            raise UserError("this run's config.json has unexpected preview settings") from None
         image = runs.crop_cell(grid, layout, req.index)
         if image is None:
             raise UserError(f"cell {req.index} is not in the grid of epoch {req.epoch} "

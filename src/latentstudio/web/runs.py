@@ -177,7 +177,9 @@ def total_steps(meta: dict[str, Any]) -> int | None:
     cfg = meta.get("config", {})
     if isinstance(cfg.get("steps"), int):
         return cfg["steps"]
-    count, batch, epochs = meta.get("data", {}).get("count"), cfg.get("batch_size"), cfg.get("epochs")
+    data = meta.get("data")
+    count = data.get("count") if isinstance(data, dict) else None
+    batch, epochs = cfg.get("batch_size"), cfg.get("epochs")
     if all(isinstance(v, int) and v > 0 for v in (count, batch, epochs)):
         return epochs * (count // min(batch, count))
     return None
