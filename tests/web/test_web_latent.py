@@ -3,7 +3,9 @@ preview-grid latents, interpolation, the model cache."""
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import os
 import shutil
 from pathlib import Path
@@ -19,7 +21,7 @@ from latentstudio.models import FAMILIES, Family, ModelConfig, register_family
 from latentstudio.models.dcgan import build_dcgan
 from latentstudio.train.config import TrainConfig
 from latentstudio.train.loop import train
-from latentstudio.web.latent import ModelCache, _pca, ganspace_directions, load_explorer, slerp
+from latentstudio.web.latent import ModelCache, Point, _pca, ganspace_directions, load_explorer
 
 RUN = "tiny"
 
@@ -30,6 +32,10 @@ def pixels(image: Image.Image) -> np.ndarray:
 
 def png(data: bytes) -> np.ndarray:
     return pixels(Image.open(io.BytesIO(data)))
+
+
+def _b64(data_url: str) -> bytes:
+    return base64.b64decode(data_url.split(",", 1)[1])
 
 
 class TestPCA:
@@ -165,12 +171,22 @@ def test_conditional_grid_cells_keep_their_class_and_latent(extra_families, tmp_
         item = c.post("/api/runs/cgan/curated", json={"source": "grid", "epoch": last, "index": 5}).json()
         assert item["label"] == 2  # row 2: the third class, column 1: the second latent
         ex = c.app.state.models.get(run_dir)
-        z = torch.tensor(__import__("json").loads((run_dir / "curated.json").read_text())["items"][0]["latent"])
-        again = pixels(ex.render(z[None], ex.labels(2)))
+        z = torch.tensor(json.loads((run_dir / "curated.json").read_text())["items"][0]["latent"])
+        again = pixels(ex.render(Point(z[None], ex.labels(2))))
         assert np.abs(again - png((run_dir / item["file"]).read_bytes())).max() <= 2
         moved = c.post("/api/runs/cgan/render", json={"seed": 0, "label": 3}).json()
         assert moved["key"] != c.post("/api/runs/cgan/render", json={"seed": 0, "label": 0}).json()["key"]
         assert c.post("/api/runs/cgan/render", json={"seed": 0, "label": 4}).status_code == 409
+        # A class-to-class vector shifts the label embedding: circle + 1 x (square - circle) = square.
+        from latentstudio.explore.vectors import ConceptVector
+
+        emb = ex.run.generator.embed.weight.detach()
+        ConceptVector(torch.zeros(8), 0, embedding=emb[1] - emb[0]).save(run_dir / "vectors" / "to-square.pt")
+        shifted = c.post("/api/runs/cgan/render", json={"seed": 5, "label": 0, "vectors": {"to-square": 1}}).json()
+        square = c.post("/api/runs/cgan/render", json={"seed": 5, "label": 1}).json()
+        circle = c.post("/api/runs/cgan/render", json={"seed": 5, "label": 0}).json()
+        assert np.abs(png(_b64(shifted["image"])) - png(_b64(square["image"]))).max() <= 1
+        assert shifted["key"] != circle["key"]
 
 
 def test_grid_cell_latent_reproduces_the_final_grid(client, runs_root):
@@ -181,7 +197,7 @@ def test_grid_cell_latent_reproduces_the_final_grid(client, runs_root):
     ex = client.app.state.models.get(runs_root / RUN)
     z = torch.load(runs_root / RUN / item["latent_file"], weights_only=True)["z"]
     cell = png((runs_root / RUN / item["file"]).read_bytes())
-    assert np.abs(pixels(ex.render(z[None], None)) - cell).max() <= 2
+    assert np.abs(pixels(ex.render(Point(z[None]))) - cell).max() <= 2
 
 
 def test_concept_vectors_become_sliders(client, runs_root):
@@ -196,10 +212,8 @@ def test_concept_vectors_become_sliders(client, runs_root):
     assert len(info["vector_problems"]) == 2 and any("wrong-size" in p for p in info["vector_problems"])
     out = client.post(f"/api/runs/{RUN}/render", json={"seed": 4, "vectors": {"smile": 1.5}}).json()
     ex = client.app.state.models.get(runs_root / RUN)
-    expected = pixels(ex.render(ex.run.latents(1, 4) + 1.5 * v, None))
-    import base64
-
-    got = png(base64.b64decode(out["image"].split(",", 1)[1]))
+    expected = pixels(ex.render(Point(ex.run.latents(1, 4) + 1.5 * v)))
+    got = png(_b64(out["image"]))
     assert np.array_equal(got, expected)
     # A vector added while the server runs shows up without a restart.
     torch.save({"vector": -v}, vectors / "frown.pt")
@@ -208,19 +222,11 @@ def test_concept_vectors_become_sliders(client, runs_root):
 
 def test_sliders_move_along_scaled_directions(client, runs_root):
     ex = client.app.state.models.get(runs_root / RUN)
-    z, _ = ex.latent(9, None, [0.0, 2.0])
+    p = ex.point(9, None, [0.0, 2.0])
     d = ex.directions
-    assert torch.allclose(z[0], ex.run.latents(1, 9)[0] + 2.0 * d.scales[1] * d.vectors[1], atol=1e-6)
+    assert torch.allclose(p.z[0], ex.run.latents(1, 9)[0] + 2.0 * d.scales[1] * d.vectors[1], atol=1e-6)
     with pytest.raises(UserError):
-        ex.latent(9, None, [0.0] * 7)
-
-
-def test_slerp_keeps_the_norm_and_hits_the_ends():
-    a, b = torch.tensor([3.0, 0.0, 0.0]), torch.tensor([0.0, 3.0, 0.0])
-    assert torch.allclose(slerp(a, b, 0.0), a) and torch.allclose(slerp(a, b, 1.0), b, atol=1e-6)
-    mid = slerp(a, b, 0.5)
-    assert torch.isclose(mid.norm(), torch.tensor(3.0)) and torch.allclose(mid[0], mid[1])
-    assert torch.allclose(slerp(a, a, 0.3), a)
+        ex.point(9, None, [0.0] * 7)
 
 
 def test_model_cache_reuses_and_reloads_on_a_new_checkpoint(runs_root):

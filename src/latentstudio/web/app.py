@@ -29,6 +29,7 @@ from latentstudio.web.latent import (
     MAX_SEED,
     Explorer,
     ModelCache,
+    Point,
     gif_bytes,
     png_bytes,
     preview_latent,
@@ -233,9 +234,9 @@ def create_app(runs_dir: str | Path, device: str = "cpu",
     def render(name: str, spec: LatentSpec) -> dict[str, Any]:
         ex = explorer(name)
         t0 = time.perf_counter()
-        z, labels = ex.latent(spec.seed, spec.label, spec.directions, spec.vectors)
-        png = png_bytes(ex.render(z, labels))
-        key = ex.key(z, labels)
+        point = ex.point(spec.seed, spec.label, spec.directions, spec.vectors)
+        png = png_bytes(ex.render(point))
+        key = ex.key(point)
         starred = keys_starred(ex.run.path)
         return {"image": _data_url(png), "key": key, "starred": key in starred,
                 "id": starred.get(key), "ms": round((time.perf_counter() - t0) * 1000, 1)}
@@ -251,7 +252,7 @@ def create_app(runs_dir: str | Path, device: str = "cpu",
         starred = keys_starred(ex.run.path)
         out = []
         for i, img in enumerate(images):
-            key = ex.key(z[i:i + 1], labels)
+            key = ex.key(Point(z[i:i + 1], labels))
             out.append({"seed": seed + i, "key": key, "starred": key in starred,
                         "id": starred.get(key), "image": _data_url(png_bytes(to_pil(img)))})
         return {"step": ex.step, "samples": out}
@@ -280,11 +281,11 @@ def create_app(runs_dir: str | Path, device: str = "cpu",
             item = _star_grid(path, meta, req)
         else:
             ex = models.get(path)
-            z, labels = ex.latent(req.seed, req.label, req.directions, req.vectors)
+            point = ex.point(req.seed, req.label, req.directions, req.vectors)
             info = {"source": "latent", "seed": req.seed, "step": ex.step,
                     "directions": list(req.directions), "vectors": dict(req.vectors)}
-            item = curation.add_item(path, ex.key(z, labels), ex.render(z, labels), info, z,
-                                     None if labels is None else int(labels[0]))
+            item = curation.add_item(path, ex.key(point), ex.render(point), info, point.z,
+                                     None if point.labels is None else int(point.labels[0]))
         return with_urls(path, [item])[0]
 
     def _star_grid(path: Path, meta: dict[str, Any], req: StarRequest) -> dict[str, Any]:
@@ -328,8 +329,8 @@ def create_app(runs_dir: str | Path, device: str = "cpu",
             z = item.get("latent")
             if not isinstance(z, list) or len(z) != ex.run.config.latent_dim:
                 raise UserError("only favourites with a latent (generated samples) can be interpolated")
-            ends.append((torch.tensor(z, dtype=torch.float32)[None], ex.labels(item.get("label"))))
-        frames = ex.interpolate(*ends[0], *ends[1], req.frames)
+            ends.append(Point(torch.tensor(z, dtype=torch.float32)[None], ex.labels(item.get("label"))))
+        frames = ex.interpolate(ends[0], ends[1], req.frames)
         filename = re.sub(r"[^A-Za-z0-9._-]", "_", f"{name}-{req.a}-{req.b}.gif")
         return Response(gif_bytes(frames, req.fps), media_type="image/gif",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -20,6 +20,7 @@ from PIL import Image
 
 from latentstudio import atomic
 from latentstudio.errors import UserError
+from latentstudio.explore.latents import save_latent
 from latentstudio.images import save_png
 
 FORMAT = 1
@@ -83,8 +84,8 @@ def add_item(run_dir: Path, key: str, image: Image.Image, info: dict[str, Any],
         save_png(image, folder / f"{iid}.png")
         if latent is not None:
             z = latent.reshape(-1).float()
-            atomic.save_torch(folder / f"{iid}.pt", {"z": z, "label": label, "key": key,
-                                                     "seed": info.get("seed")})
+            # The same latent file `latentstudio interpolate/sample` read as keyframes.
+            save_latent(folder / f"{iid}.pt", z, label, run=run_dir.name)
             item["latent"] = [round(float(v), 6) for v in z]
             item["latent_file"] = f"curated/{iid}.pt"
         atomic.write_json(run_dir / "curated.json", {"format": FORMAT, "items": items + [item]})

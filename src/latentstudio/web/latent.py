@@ -6,7 +6,7 @@ Sliders move a seed's latent along the run's first principal directions:
   directions. (For a linear first layer y = Wz these are W's top right singular vectors.)
 - VAEs: PCA of the encoder means of the training images (the directions the data actually
   spreads along); falls back to GANSpace on the decoder when the data cannot be read.
-Concept vectors saved in RUN/vectors/NAME.pt ({"vector": tensor(latent_dim), ...}) add more.
+Concept vectors saved in RUN/vectors/NAME.pt by `latentstudio vector` add more sliders.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import io
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,13 @@ from PIL import Image
 from torch import nn
 
 from latentstudio.errors import UserError
+from latentstudio.explore.latents import slerp
+from latentstudio.explore.vectors import (
+    ConceptVector,
+    apply_vectors,
+    load_vector,
+    shifted_embedding,
+)
 from latentstudio.images import to_pil
 from latentstudio.train.loop import PREVIEW_SEED_OFFSET
 from latentstudio.train.run import Run, load_run
@@ -158,16 +166,6 @@ def preview_latent(config: dict[str, Any], z_index: int) -> torch.Tensor:
     return z[z_index:z_index + 1]
 
 
-def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
-    """Spherical interpolation, which keeps Gaussian latents at a typical norm (White 2016)."""
-    an, bn = a / a.norm(), b / b.norm()
-    omega = torch.acos((an * bn).sum().clamp(-1, 1))
-    if omega.abs() < 1e-6:
-        return (1 - t) * a + t * b
-    so = torch.sin(omega)
-    return torch.sin((1 - t) * omega) / so * a + torch.sin(t * omega) / so * b
-
-
 def png_bytes(image: Image.Image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
@@ -183,12 +181,21 @@ def gif_bytes(frames: list[Image.Image], fps: float) -> bytes:
 
 
 @dataclass
+class Point:
+    """What one picture is drawn from: latent (1, D), class labels, label-embedding shift."""
+
+    z: torch.Tensor
+    labels: torch.Tensor | None = None
+    shift: torch.Tensor | None = None  # from class-to-class vectors of conditional models
+
+
+@dataclass
 class Explorer:
     """One loaded run with its latent directions and concept vectors, ready to render."""
 
     run: Run
     directions: Directions
-    vectors: dict[str, torch.Tensor] = field(default_factory=dict)
+    vectors: dict[str, ConceptVector] = field(default_factory=dict)
     vector_problems: list[str] = field(default_factory=list)
     _vector_signature: tuple = ()
 
@@ -209,7 +216,7 @@ class Explorer:
         }
 
     def refresh_vectors(self) -> None:
-        """Load RUN/vectors/*.pt again when that folder's contents changed."""
+        """Load RUN/vectors/*.pt (written by `latentstudio vector`) again when they changed."""
         folder = self.run.path / "vectors"
         try:
             entries = sorted((e.name, e.stat().st_mtime_ns) for e in os.scandir(folder)
@@ -220,22 +227,19 @@ class Explorer:
         if signature == self._vector_signature:
             return
         vectors, problems = {}, []
-        dim = self.run.config.latent_dim
         for name, _ in entries:
             try:
-                obj = torch.load(folder / name, map_location="cpu", weights_only=True)
-                v = obj["vector"] if isinstance(obj, dict) else obj
-                v = torch.as_tensor(v, dtype=torch.float32).reshape(-1)
-                if v.numel() != dim or not torch.isfinite(v).all():
-                    raise ValueError(f"needs {dim} finite numbers")
-                vectors[name[:-3]] = v
-            except Exception as e:  # noqa: BLE001 - a bad vector file is reported, not fatal
-                problems.append(f"vectors/{name}: {e}")
+                vec = load_vector(folder / name, self.run)
+                if not torch.isfinite(vec.vector).all():
+                    raise UserError(f"{name} holds non-finite numbers")
+                vectors[name[:-3]] = vec
+            except UserError as e:  # a bad vector file is reported beside the sliders, not fatal
+                problems.append(str(e).replace(str(folder) + os.sep, "vectors/"))
         self.vectors, self.vector_problems, self._vector_signature = vectors, problems, signature
 
-    def latent(self, seed: int, label: int | None = None, directions: list[float] = (),
-               vectors: dict[str, float] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(z of shape (1, D), labels or None) for a seed moved along directions and vectors."""
+    def point(self, seed: int, label: int | None = None, directions: Sequence[float] = (),
+              vectors: dict[str, float] | None = None) -> Point:
+        """A seed's latent moved along principal directions and concept vectors."""
         if not 0 <= seed <= MAX_SEED:
             raise UserError(f"seed must be between 0 and {MAX_SEED}")
         z = self.run.latents(1, seed)[0].clone()
@@ -244,11 +248,14 @@ class Explorer:
             raise UserError(f"this run has {len(d.vectors)} latent directions")
         for i, a in enumerate(directions):
             z += float(a) * d.scales[i] * d.vectors[i]
-        for name, b in (vectors or {}).items():
+        chosen = []
+        for name, strength in (vectors or {}).items():
             if name not in self.vectors:
                 raise UserError(f"no concept vector {name!r} in this run")
-            z += float(b) * self.vectors[name]
-        return z[None], self.labels(label)
+            chosen.append((self.vectors[name], float(strength)))
+        shifts = [b * v.embedding for v, b in chosen if v.embedding is not None and b]
+        return Point(apply_vectors(z[None], chosen), self.labels(label),
+                     torch.stack(shifts).sum(0) if shifts else None)
 
     def labels(self, label: int | None) -> torch.Tensor | None:
         k = self.run.model_config.num_classes
@@ -259,23 +266,25 @@ class Explorer:
             raise UserError(f"class {label} is out of range 0..{k - 1}")
         return torch.tensor([label])
 
-    def render(self, z: torch.Tensor, labels: torch.Tensor | None) -> Image.Image:
-        return to_pil(self.run.generate(z, labels)[0])
+    def render(self, p: Point) -> Image.Image:
+        with shifted_embedding(self.run.generator, p.shift):
+            return to_pil(self.run.generate(p.z, p.labels)[0])
 
-    def key(self, z: torch.Tensor, labels: torch.Tensor | None) -> str:
-        """Names this latent on this checkpoint: equal keys render the same picture."""
-        h = hashlib.sha1(np.round(z.double().numpy(), 5).tobytes())
-        h.update(str(None if labels is None else int(labels[0])).encode())
+    def key(self, p: Point) -> str:
+        """Names a picture on this checkpoint: equal keys render the same picture."""
+        h = hashlib.sha1(np.round(p.z.double().numpy(), 5).tobytes())
+        h.update(str(None if p.labels is None else int(p.labels[0])).encode())
+        if p.shift is not None:
+            h.update(np.round(p.shift.double().numpy(), 5).tobytes())
         return f"z:{h.hexdigest()[:16]}:s{self.step}"
 
-    def interpolate(self, za: torch.Tensor, la: torch.Tensor | None, zb: torch.Tensor,
-                    lb: torch.Tensor | None, frames: int) -> list[Image.Image]:
-        """Frames along the great circle from za to zb (labels switch half way)."""
-        ts = [i / (frames - 1) for i in range(frames)]
-        z = torch.cat([slerp(za[0], zb[0], t)[None] for t in ts])
+    def interpolate(self, a: Point, b: Point, frames: int) -> list[Image.Image]:
+        """Frames along the great circle from a to b (classes switch half way)."""
+        ts = torch.linspace(0, 1, frames)
+        z = slerp(a.z[0], b.z[0], ts)
         labels = None
-        if la is not None and lb is not None:
-            labels = torch.cat([la if t < 0.5 else lb for t in ts])
+        if a.labels is not None and b.labels is not None:
+            labels = torch.cat([a.labels if t < 0.5 else b.labels for t in ts])
         return [to_pil(img) for img in self.run.generate(z, labels)]
 
 
