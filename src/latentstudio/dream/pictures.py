@@ -1,0 +1,181 @@
+"""Dreaming on picture files: modes in and out, zooming dream videos, PNG/GIF/MP4 output.
+
+A picture keeps its size and mode: grayscale is dreamed as gray RGB and returned as luminance,
+an alpha channel is carried through untouched, other modes (P, CMYK, ...) are converted back.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+
+from latentstudio import images
+from latentstudio.dream.deepdream import DreamConfig, DreamResult, dream, luminance
+from latentstudio.dream.networks import LayerObjective
+from latentstudio.errors import UserError
+
+VIDEO_SUFFIXES = (".gif", ".mp4")
+
+
+def picture_to_tensor(picture: Image.Image, channels: int, device: torch.device | str
+                      ) -> torch.Tensor:
+    """A PIL image as (1, channels, H, W) in [-1, 1]; gray pictures repeated to 3 channels."""
+    mode = "L" if channels == 1 else "RGB"
+    arr = np.asarray(picture.convert(mode))
+    x = torch.from_numpy(arr.copy()).to(device)
+    x = x[None, None] if x.dim() == 2 else x.permute(2, 0, 1)[None]
+    return images.from_uint8(x).contiguous()
+
+
+def tensor_to_picture(x: torch.Tensor, like: Image.Image) -> Image.Image:
+    """(1, C, H, W) in [-1, 1] as a picture in `like`'s mode, with `like`'s alpha channel."""
+    gray = like.mode in ("L", "LA", "1", "I", "I;16", "F")
+    if gray and x.shape[1] == 3:
+        x = luminance(x)
+    if not gray and x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    out = images.to_pil(x[0])
+    if "A" in like.getbands():
+        out.putalpha(like.getchannel("A"))
+    if out.mode == like.mode:
+        return out
+    try:
+        return out.convert(like.mode)
+    except (ValueError, OSError):  # a mode PIL cannot convert to from RGB/L
+        return out
+
+
+def dream_picture(picture: Image.Image, objective: LayerObjective, config: DreamConfig,
+                  progress: bool = False) -> tuple[Image.Image, DreamResult]:
+    """Dream on a PIL image; the result has the picture's size and mode."""
+    net = objective.net
+    x = picture_to_tensor(picture, net.in_channels, net.device)
+    result = dream(x, objective, config, progress=progress)
+    return tensor_to_picture(result.image, picture), result
+
+
+def zoom(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """Magnify the centre of (1, C, H, W) by `factor`, keeping the size."""
+    h, w = x.shape[2:]
+    ch, cw = max(1, round(h / factor)), max(1, round(w / factor))
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    crop = x[:, :, y0:y0 + ch, x0:x0 + cw]
+    return F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)
+
+
+def dream_zoom(picture: Image.Image, objective: LayerObjective, config: DreamConfig,
+               frames: int, factor: float, progress: bool = False) -> list[Image.Image]:
+    """A zooming dream: each frame dreams on the previous one magnified by `factor`."""
+    from tqdm import tqdm
+
+    net = objective.net
+    x = picture_to_tensor(picture, net.in_channels, net.device)
+    out = []
+    for i in tqdm(range(frames), desc="frames", disable=not progress):
+        x = dream(x, objective, replace(config, seed=config.seed + i)).image
+        out.append(tensor_to_picture(x, picture))
+        x = zoom(x, factor)
+    return out
+
+
+def write_pictures(frames: list[Image.Image], path: str | os.PathLike, fps: float = 12) -> Path:
+    """Save one frame as PNG (or whatever the suffix says) or several as an animated GIF or MP4."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if len(frames) > 1 and suffix not in VIDEO_SUFFIXES:
+        raise UserError(f"--frames needs a .gif or .mp4 output, got {path.name}")
+    if suffix == ".mp4":
+        return _write_mp4(frames, path, fps)
+    if suffix == ".gif":
+        return images.save_gif(frames, path, fps=fps)
+    if suffix == ".png":
+        return images.save_png(frames[0], path)
+    import io
+
+    from latentstudio import atomic
+
+    buf = io.BytesIO()
+    try:
+        frames[0].save(buf, format=Image.registered_extensions().get(suffix))
+    except (KeyError, ValueError, OSError) as e:
+        raise UserError(f"cannot write {path.name}: use .png, .jpg, .gif or .mp4 ({e})") from e
+    return atomic.write_bytes(path, buf.getvalue())
+
+
+def _write_mp4(frames: list[Image.Image], path: Path, fps: float) -> Path:
+    try:
+        import imageio_ffmpeg
+    except ImportError as e:
+        raise UserError("writing MP4 needs imageio-ffmpeg: pip install 'latentstudio[video]', "
+                        "or write a .gif") from e
+    rgb = [np.asarray(f.convert("RGB")) for f in frames]
+    h, w = (s - s % 2 for s in rgb[0].shape[:2])  # H.264 in yuv420p needs even sides
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
+    os.close(fd)
+    try:
+        writer = imageio_ffmpeg.write_frames(tmp, (w, h), fps=fps, macro_block_size=1,
+                                             quality=8)
+        writer.send(None)
+        for arr in rgb:
+            writer.send(np.ascontiguousarray(arr[:h, :w]))
+        writer.close()
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def load_picture(path: str | os.PathLike) -> Image.Image:
+    """An image file, EXIF orientation applied; UserError if missing or unreadable."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return ImageOps.exif_transpose(img)
+    except FileNotFoundError as e:
+        raise UserError(f"input image not found: {path}") from e
+    except OSError as e:
+        raise UserError(f"cannot read image {path}: {e}") from e
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is a UserError."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA GPU is available here (use --device cpu)")
+    try:
+        return torch.device(device)
+    except RuntimeError as e:
+        raise UserError(f"bad --device {device!r}: use auto, cpu or cuda") from e
+
+
+def dream_file(source: str | os.PathLike, out: str | os.PathLike, net: str = "lite0",
+               config: DreamConfig | None = None, weights: str | None = None,
+               device: str = "auto", frames: int = 1, zoom_factor: float = 1.02, fps: float = 12,
+               progress: bool = True) -> Path:
+    """Dream on the image file `source` and write `out` (a picture, or a GIF/MP4 when frames > 1)."""
+    from latentstudio.dream.networks import load_network
+
+    config = config or DreamConfig()
+    if frames < 1:
+        raise UserError(f"--frames must be at least 1, got {frames}")
+    if frames > 1 and Path(out).suffix.lower() not in VIDEO_SUFFIXES:
+        raise UserError(f"--frames {frames} needs a .gif or .mp4 --out, got {Path(out).name}")
+    if zoom_factor <= 0:
+        raise UserError(f"--zoom must be positive, got {zoom_factor}")
+    picture = load_picture(source)
+    objective = LayerObjective(load_network(net, weights, resolve_device(device)),
+                               config.layer, config.channels, config.objective)
+    if frames == 1:
+        result, _ = dream_picture(picture, objective, config, progress=progress)
+        return write_pictures([result], out, fps)
+    return write_pictures(dream_zoom(picture, objective, config, frames, zoom_factor, progress),
+                          out, fps)
