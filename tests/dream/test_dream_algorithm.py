@@ -130,7 +130,7 @@ class TestPictures:
         picture = Image.fromarray(arr, "RGB").convert(mode)
         out, result = dream_picture(picture, objective, DreamConfig(octaves=2, iterations=2))
         assert out.size == picture.size and out.mode == mode
-        assert result.image.shape[1] == 3
+        assert result.image.shape[1] == (1 if mode in ("L", "LA") else 3)
         if "A" in mode:
             assert list(out.getchannel("A").getdata()) == list(picture.getchannel("A").getdata())
 

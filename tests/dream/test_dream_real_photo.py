@@ -26,7 +26,7 @@ def test_lite0_dream_on_a_photo_raises_the_objective_and_changes_the_picture(tmp
 
     def score(picture: Image.Image) -> float:
         with torch.no_grad():
-            total, count = objective(picture_to_tensor(picture, 3, "cpu"))
+            total, count = objective(picture_to_tensor(picture))
         return total.item() / count
 
     assert score(dreamed) > 1.5 * score(photo)

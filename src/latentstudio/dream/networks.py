@@ -62,7 +62,10 @@ class DreamNet:
             if key in self.aliases:
                 return self.aliases[key]
         valid = ", ".join(self.layers)
-        also = f" (also: {', '.join(self.aliases)})" if self.aliases else ""
+        if self.aliases and all(a.isdigit() for a in self.aliases):
+            also = f" (or their position 0-{len(self.aliases) - 1})"
+        else:
+            also = f" (also: {', '.join(self.aliases)})" if self.aliases else ""
         raise UserError(f"unknown layer {name!r} for {self.name}; valid layers: {valid}{also}")
 
     def layer_module(self, name: str | None) -> nn.Module:

@@ -1,7 +1,8 @@
 """Dreaming on picture files: modes in and out, zooming dream videos, PNG/GIF/MP4 output.
 
-A picture keeps its size and mode: grayscale is dreamed as gray RGB and returned as luminance,
-an alpha channel is carried through untouched, other modes (P, CMYK, ...) are converted back.
+A picture keeps its size and mode: grayscale is dreamed as gray RGB and returned as luminance
+(and colour through a gray network as its luminance, under the original colours), an alpha
+channel is carried through untouched, other modes (P, CMYK, ...) are converted back.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from latentstudio.errors import UserError
 VIDEO_SUFFIXES = (".gif", ".mp4")
 
 
-def picture_to_tensor(picture: Image.Image, channels: int, device: torch.device | str
-                      ) -> torch.Tensor:
-    """A PIL image as (1, channels, H, W) in [-1, 1]; gray pictures repeated to 3 channels."""
-    mode = "L" if channels == 1 else "RGB"
-    arr = np.asarray(picture.convert(mode))
+GRAY_MODES = ("L", "LA", "1", "I", "I;16", "F")
+
+
+def picture_to_tensor(picture: Image.Image, device: torch.device | str = "cpu") -> torch.Tensor:
+    """A PIL image as (1, C, H, W) in [-1, 1]: C = 1 for gray modes, else 3 (RGB)."""
+    arr = np.asarray(picture.convert("L" if picture.mode in GRAY_MODES else "RGB"))
     x = torch.from_numpy(arr.copy()).to(device)
     x = x[None, None] if x.dim() == 2 else x.permute(2, 0, 1)[None]
     return images.from_uint8(x).contiguous()
@@ -36,7 +38,7 @@ def picture_to_tensor(picture: Image.Image, channels: int, device: torch.device 
 
 def tensor_to_picture(x: torch.Tensor, like: Image.Image) -> Image.Image:
     """(1, C, H, W) in [-1, 1] as a picture in `like`'s mode, with `like`'s alpha channel."""
-    gray = like.mode in ("L", "LA", "1", "I", "I;16", "F")
+    gray = like.mode in GRAY_MODES
     if gray and x.shape[1] == 3:
         x = luminance(x)
     if not gray and x.shape[1] == 1:
@@ -52,12 +54,34 @@ def tensor_to_picture(x: torch.Tensor, like: Image.Image) -> Image.Image:
         return out
 
 
+def dream_image(x: torch.Tensor, objective: LayerObjective, config: DreamConfig,
+                progress: bool = False) -> DreamResult:
+    """`dream` for an image of 1 or 3 channels whatever the network reads; keeps x's channels.
+
+    A gray image goes through a colour network as gray RGB and comes back as its luminance; a
+    colour image goes through a gray network (a run trained on gray data) as its luminance,
+    and the dreamed luminance is put back under the original colours.
+    """
+    want, have = objective.net.in_channels, x.shape[1]
+    if want == have:
+        return dream(x, objective, config, progress)
+    if want == 3 and have == 1:
+        result = dream(x.expand(-1, 3, -1, -1).contiguous(), objective, config, progress)
+        result.image = luminance(result.image)
+        return result
+    if want == 1 and have == 3:
+        gray = luminance(x)
+        result = dream(gray, objective, config, progress)
+        result.image = (x + (result.image - gray)).clamp_(-1, 1)
+        return result
+    raise UserError(f"{objective.net.name} reads {want}-channel images, not {have}-channel ones")
+
+
 def dream_picture(picture: Image.Image, objective: LayerObjective, config: DreamConfig,
                   progress: bool = False) -> tuple[Image.Image, DreamResult]:
     """Dream on a PIL image; the result has the picture's size and mode."""
-    net = objective.net
-    x = picture_to_tensor(picture, net.in_channels, net.device)
-    result = dream(x, objective, config, progress=progress)
+    x = picture_to_tensor(picture, objective.net.device)
+    result = dream_image(x, objective, config, progress=progress)
     return tensor_to_picture(result.image, picture), result
 
 
@@ -75,11 +99,10 @@ def dream_zoom(picture: Image.Image, objective: LayerObjective, config: DreamCon
     """A zooming dream: each frame dreams on the previous one magnified by `factor`."""
     from tqdm import tqdm
 
-    net = objective.net
-    x = picture_to_tensor(picture, net.in_channels, net.device)
+    x = picture_to_tensor(picture, objective.net.device)
     out = []
     for i in tqdm(range(frames), desc="frames", disable=not progress):
-        x = dream(x, objective, replace(config, seed=config.seed + i)).image
+        x = dream_image(x, objective, replace(config, seed=config.seed + i)).image
         out.append(tensor_to_picture(x, picture))
         x = zoom(x, factor)
     return out
