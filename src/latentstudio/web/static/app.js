@@ -216,7 +216,7 @@ async function runPage(name, token) {
     h("div", { class: "cols" },
       h("section", { class: "panel", id: "grids-panel" }, h("h2", {}, "Preview grids"), gridBox,
         h("div", { class: "row" }, slider), h("div", { class: "row" }, epochLabel,
-          h("span", { class: "muted small" }, " · click a picture to star it"))),
+          h("span", { class: "muted small", id: "grid-hint" }, " · click a picture to star it"))),
       h("section", { class: "panel" }, h("h2", {}, "Progress"), gifBox, h("h2", { style: "margin-top:1rem" }, "Losses"), chartBox)),
     h("section", { class: "panel", id: "samples-panel" }, h("h2", {}, "Samples"),
       h("div", { class: "row" },
@@ -261,6 +261,9 @@ async function runPage(name, token) {
   // --- grids
   function showEpoch(i) {
     const grids = state.detail.grids;
+    gridBox.hidden = slider.hidden = !grids.length;
+    const hint = document.getElementById("grid-hint");
+    if (hint) hint.hidden = !grids.length;
     if (!grids.length) { gridImg.removeAttribute("src"); epochLabel.textContent = "no preview grids yet"; return; }
     state.epochIndex = Math.max(0, Math.min(i, grids.length - 1));
     slider.value = state.epochIndex;
