@@ -29,7 +29,7 @@ def test_same_seed_same_values_and_closer_data_scores_better(tiny_extractor: obj
     config = EvalConfig(**SMALL)
     good = evaluate_images(real, fresh, config)
     assert set(good.values) == {"fid", "kid", "kid_std", "precision", "recall", "density",
-                                "coverage", "memorisation", "nn_ratio"}
+                                "coverage", "memorisation", "nn_ratio", "memorisation_px"}
     assert good.values == evaluate_images(real, fresh, config).values
     bad = evaluate_images(real, noise, config)
     assert bad.values["fid"] > good.values["fid"] and bad.values["kid"] > good.values["kid"]
@@ -50,10 +50,11 @@ def test_float_images_in_minus1_1_score_like_uint8(tiny_extractor: object) -> No
 
 def test_labels_name_the_extractor() -> None:
     assert metric_label("fid", "lite0") == "FID (lite0)"
-    result = EvalResult("lite0", {"fid": 12.5, "precision": 0.5}, 100, 100, 0)
-    assert result.keyed() == {"fid_lite0": 12.5, "precision_lite0": 0.5}
+    result = EvalResult("lite0", {"fid": 12.5, "precision": 0.5, "memorisation_px": 0.0}, 100, 100, 0)
+    assert result.keyed() == {"fid_lite0": 12.5, "precision_lite0": 0.5, "memorisation_px": 0.0}
     text = format_result(result)
     assert "FID (lite0)" in text and "lower is better" in text and "precision (lite0)" in text
+    assert "memorisation (pixels)" in text
 
 
 def test_bad_settings_are_user_errors() -> None:

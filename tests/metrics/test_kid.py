@@ -31,8 +31,9 @@ def test_unbiased_mmd_matches_loop_reference() -> None:
 def test_kid_with_one_full_subset_is_the_plain_estimate() -> None:
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(30, 4)), rng.normal(size=(30, 4))
-    r = kernel_distance(x, y, subsets=1, subset_size=30)
+    r = kernel_distance(x, y, subsets=100, subset_size=1000)  # subsets = the whole sets
     assert r.mean == pytest.approx(loop_reference(x, y), rel=1e-10) and r.std == 0
+    assert r.subsets == 1 and r.subset_size == 30
 
 
 def test_kid_is_near_zero_for_one_distribution_and_grows_with_shift() -> None:

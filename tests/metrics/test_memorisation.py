@@ -8,7 +8,7 @@ from conftest import make_tiny_extractor
 
 from latentstudio.data.shapes import make_shapes
 from latentstudio.metrics.extractors import extract_features
-from latentstudio.metrics.memorisation import memorisation_score
+from latentstudio.metrics.memorisation import memorisation_score, pixel_vectors
 
 
 def test_copies_score_high_and_fresh_samples_low_on_features() -> None:
@@ -28,11 +28,21 @@ def test_copies_score_high_and_fresh_samples_low_on_images() -> None:
     gen = torch.Generator().manual_seed(0)
     picks = torch.randint(0, 256, (96,), generator=gen)
     noisy = (train[picks].float() + 4 * torch.randn(96, 3, 16, 16, generator=gen)).clamp(0, 255)
+    noisy = noisy.round().to(torch.uint8)
     fresh = make_shapes(96, 16, seed=1).images
     ext = make_tiny_extractor()
     f_train = extract_features(ext, train, progress=False)
-    copying = memorisation_score(f_train, extract_features(ext, noisy.round().to(torch.uint8),
-                                                           progress=False))
+    copying = memorisation_score(f_train, extract_features(ext, noisy, progress=False))
     honest = memorisation_score(f_train, extract_features(ext, fresh, progress=False))
     assert copying.score > 0.9, copying
     assert honest.score < 0.2, honest
+    px_train = pixel_vectors(train)
+    assert memorisation_score(px_train, pixel_vectors(noisy)).score > 0.9
+    assert memorisation_score(px_train, pixel_vectors(fresh)).score < 0.1
+
+
+def test_pixel_vectors_are_small_and_in_range() -> None:
+    images = make_shapes(3, 64, seed=0).images
+    v = pixel_vectors(images)
+    assert v.shape == (3, 3 * 32 * 32) and v.dtype == np.float32 and -1 <= v.min() < v.max() <= 1
+    assert np.allclose(pixel_vectors(images.float() / 127.5 - 1), v)

@@ -31,8 +31,10 @@ def test_eval_writes_eval_json_and_prints_labelled_table(
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "FID (tiny)" in out and "memorisation (tiny)" in out and "eval.json" in out
+    assert "memorisation (pixels)" in out
     data = json.loads((run / "eval.json").read_text())
-    assert {"fid_tiny", "kid_tiny", "precision_tiny", "recall_tiny", "memorisation_tiny"} <= set(
+    assert {"fid_tiny", "kid_tiny", "precision_tiny", "recall_tiny", "memorisation_tiny",
+            "memorisation_px"} <= set(
         data["metrics"])
     assert data["evaluations"]["tiny"]["info"]["step"] == 4
     first = data["metrics"]

@@ -83,11 +83,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the `eval`, `nearest` and `runs` commands."""
     p = sub.add_parser(
         "eval", help="score a run: FID, KID, precision/recall, density/coverage, memorisation",
-        description="Sample N images from a run and compare them with its training data in a "
-                    "network's feature space; print a table and write RUN/eval.json. Values are "
-                    "labelled with the extractor, e.g. 'FID (lite0)'. Real-data features are "
-                    "cached, so a second eval is faster. The memorisation score (share of samples "
-                    "much closer to a training image than training images are to each other) is "
+        description="Sample N images from a run and compare them with its training data in a\n"
+                    "network's feature space; print a table and write RUN/eval.json. Values are\n"
+                    "labelled with the extractor, e.g. 'FID (lite0)'. Real-data features are\n"
+                    "cached, so a second eval is faster. The memorisation score (share of samples\n"
+                    "much closer to a training image than training images are to each other) is\n"
                     "always included.",
         epilog="examples:\n"
                "  latentstudio eval runs/demo --metrics fid,kid,pr --n 10000\n"
@@ -102,15 +102,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "mem (memorisation) [default: fid,kid,pr,dc]")
     p.add_argument("--n", type=_positive, default=10000,
                    help="generated images, and real images (at most the dataset) [default: 10000; "
-                        "on a CPU about 30 images/s with lite0, so try 2000]")
+                        "lite0 runs ~15-30 images/s on a laptop CPU, so try 2000 there]")
     p.add_argument("--batch-size", type=_positive, default=64,
                    help="images per feature batch [default: 64]")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser(
         "nearest", help="sheet of samples beside their nearest training images (is it copying?)",
-        description="Write a sheet: each generated sample, its K nearest training images in the "
-                    "extractor's feature space, then its K nearest in pixels. Near-identical "
+        description="Write a sheet: each generated sample, its K nearest training images in the\n"
+                    "extractor's feature space, then its K nearest in pixels. Near-identical\n"
                     "neighbours mean the model memorised its training images.",
         epilog="example:\n  latentstudio nearest runs/demo --n 32 --out nearest.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -125,10 +125,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "runs", help="table of all runs: settings, progress and latest metrics",
-        description="List every run folder in DIR with model, data, resolution, key "
-                    "hyper-parameters, the step reached, wall time and latest metrics "
-                    "(losses, --eval-every values, eval.json). Settings that differ between the "
-                    "runs are highlighted; unreadable folders are listed as corrupt.",
+        description="List every run folder in DIR with model, data, resolution, key\n"
+                    "hyper-parameters, the step reached, wall time and latest metrics (losses,\n"
+                    "--eval-every values, eval.json). Settings that differ between the runs are\n"
+                    "highlighted; unreadable folders are listed as corrupt.",
         epilog="examples:\n"
                "  latentstudio runs\n"
                "  latentstudio runs runs/ --sort fid_lite0\n"

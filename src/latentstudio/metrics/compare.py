@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from latentstudio.errors import UserError
-from latentstudio.metrics.evaluate import DISPLAY_NAMES, metric_label
+from latentstudio.metrics.evaluate import DISPLAY_NAMES, PIXEL_VALUES, metric_label
 from latentstudio.metrics.extractors import EXTRACTORS
 
 FIXED = ["model", "data", "resolution"]
@@ -104,6 +104,8 @@ def read_run(path: Path, name: str | None = None) -> RunRow:
 
 def _label(key: str) -> str:
     """`fid_lite0` -> `FID (lite0)`; other keys (losses) as they are."""
+    if key in PIXEL_VALUES:
+        return metric_label(key, "")
     name, _, extractor = key.rpartition("_")
     if name in DISPLAY_NAMES and extractor in EXTRACTORS:
         return metric_label(name, extractor)
@@ -174,7 +176,7 @@ class Table:
 
 def _metric_order(key: str) -> tuple[int, str]:
     """Evaluation values first, in DISPLAY_NAMES order, then losses alphabetically."""
-    name = key.rpartition("_")[0]
+    name = key if key in PIXEL_VALUES else key.rpartition("_")[0]
     return (list(DISPLAY_NAMES).index(name) if name in DISPLAY_NAMES else len(DISPLAY_NAMES), key)
 
 

@@ -22,7 +22,7 @@ from latentstudio.errors import UserError
 from latentstudio.metrics.extractors import Extractor, build_extractor, extract_features
 from latentstudio.metrics.fid import frechet_distance_from_stats, gaussian_stats
 from latentstudio.metrics.kid import kernel_distance
-from latentstudio.metrics.memorisation import memorisation_score
+from latentstudio.metrics.memorisation import memorisation_score, pixel_vectors
 from latentstudio.metrics.precision_recall import density_coverage, precision_recall
 from latentstudio.metrics.stats import RealFeatures, real_features
 
@@ -30,18 +30,20 @@ DISPLAY_NAMES = {
     "fid": "FID", "kid": "KID", "kid_std": "KID std", "precision": "precision",
     "recall": "recall", "density": "density", "coverage": "coverage",
     "memorisation": "memorisation", "nn_ratio": "NN-distance ratio",
+    "memorisation_px": "memorisation",
 }
-LOWER_IS_BETTER = {"fid", "kid", "kid_std", "memorisation"}
+PIXEL_VALUES = {"memorisation_px"}  # computed on pixels: the same whatever the extractor
+LOWER_IS_BETTER = {"fid", "kid", "kid_std", "memorisation", "memorisation_px"}
 
 
 def metric_key(name: str, extractor: str) -> str:
     """The machine key of a value, e.g. `fid_lite0` (eval.json, metrics.jsonl, --sort)."""
-    return f"{name}_{extractor}"
+    return name if name in PIXEL_VALUES else f"{name}_{extractor}"
 
 
 def metric_label(name: str, extractor: str) -> str:
     """The human label of a value, e.g. `FID (lite0)`."""
-    return f"{DISPLAY_NAMES.get(name, name)} ({extractor})"
+    return f"{DISPLAY_NAMES.get(name, name)} ({'pixels' if name in PIXEL_VALUES else extractor})"
 
 
 @dataclass
@@ -151,6 +153,10 @@ def evaluate_images(real: ImageSet, fake: torch.Tensor, config: EvalConfig,
     reals = real_features(real, extractor, config.n, config.seed, config.batch_size, config.progress)
     fakes = extract_features(extractor, fake, config.batch_size, config.progress, "generated images")
     values = evaluate_features(reals, fakes, config)
+    if "mem" in config.metrics:
+        real_px = pixel_vectors(real.images[torch.from_numpy(reals.index)])
+        values["memorisation_px"] = memorisation_score(real_px, pixel_vectors(fake),
+                                                       config.memorisation_threshold).score
     return EvalResult(extractor.name, values, len(reals.features), len(fakes), config.seed)
 
 

@@ -44,11 +44,14 @@ def kernel_distance(real: np.ndarray, fake: np.ndarray, subsets: int = 100,
     """KID between two feature sets: mean and std of the unbiased MMD^2 over random subsets.
 
     `subset_size` is capped by the smaller set; subsets are drawn without replacement with a
-    generator seeded by `seed`, so the same inputs and seed give the same value.
+    generator seeded by `seed`, so the same inputs and seed give the same value. When a subset
+    would be all of both sets, the one full-set estimate is returned (std 0).
     """
     size = min(subset_size, len(real), len(fake))
     if size < 2:
         raise ValueError("KID needs at least two feature vectors in each set")
+    if size == len(real) == len(fake):  # every subset would be the whole of both sets
+        return KIDResult(mmd2_unbiased(real, fake), 0.0, 1, size)
     rng = np.random.default_rng(seed)
     values = np.array([
         mmd2_unbiased(real[rng.choice(len(real), size, replace=False)],
