@@ -21,7 +21,7 @@ from latentstudio.models import Family, ModelConfig, register_family
 from latentstudio.models.dcgan import Discriminator
 
 DEFAULT_LAYERS = 4
-DEFAULT_SCALE = 4.0  # coordinate range; larger values give finer detail per pixel
+DEFAULT_SCALE = 8.0  # coordinate range, as in Ha's code; larger values give finer detail
 
 
 def coordinates(width: int, height: int, scale: float, x0: int = 0, y0: int = 0,
@@ -47,7 +47,7 @@ class CPPNGenerator(nn.Module):
         self.channels = cfg.channels
         self.scale = scale
         self.num_classes = cfg.num_classes
-        hidden = hidden or cfg.width
+        hidden = hidden or 2 * cfg.width  # a per-pixel MLP is cheap; width alone learns too slowly
         if cfg.num_classes:
             self.embed = nn.Embedding(cfg.num_classes, cfg.latent_dim)
         self.z_in = nn.Linear(cfg.latent_dim, hidden)
@@ -126,5 +126,6 @@ register_family(Family(
     build=build_cppn_gan,
     description="CPPN generator (Ha 2016) with a DCGAN discriminator: renders at any size "
                 "(latentstudio render RUN --width 4096)",
-    defaults={"lr": 2e-4, "betas": (0.5, 0.999), "optimizer": "adam", "loss": "bce", "n_critic": 1},
+    defaults={"lr": 2e-4, "betas": (0.5, 0.999), "optimizer": "adam", "loss": "bce", "n_critic": 1,
+              "width": 32},
 ))
