@@ -10,6 +10,7 @@ from latentstudio.dream.deepdream import (
     DreamConfig,
     ascend,
     dream,
+    gradient,
     keep_colors,
     luminance,
     octave_sizes,
@@ -165,6 +166,15 @@ class TestPieces:
         for rows, cols in tiles(300, 700, 128):
             cover[rows, cols] += 1
         assert (cover == 1).all()
+
+    def test_batched_tiles_give_the_same_gradient(self, net):
+        objective = LayerObjective(net, "conv3")
+        x = _image(100, 130)
+        one, four = torch.empty_like(x), torch.empty_like(x)
+        total_one, n_one = gradient(x, objective, one, tile=48, batch=1)
+        total_four, n_four = gradient(x, objective, four, tile=48, batch=4)
+        assert torch.allclose(one, four, atol=1e-6) and n_one == n_four
+        assert torch.allclose(total_one, total_four)
 
     @pytest.mark.parametrize("shift", [(0, 0), (3, -5), (-7, 20), (13, 9)])
     def test_roll_into_matches_torch_roll(self, shift):

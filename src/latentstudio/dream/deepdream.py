@@ -27,17 +27,21 @@ from latentstudio.errors import UserError
 MIN_OCTAVE_SIDE = 32
 # Largest random shift per step of an untiled image: GoogLeNet's and Lite0's total stride.
 JITTER = 32
+# Same-size tiles run through the network together on a GPU, where one 512 px tile is too little
+# work to hide the launch overhead of a few hundred kernels; memory stays bounded (8 tiles' worth).
+CUDA_TILE_BATCH = 8
 
 
 @dataclass
 class DreamConfig:
-    """What to maximise and how. Defaults give a visible dream in a few seconds per megapixel on GPU.
+    """What to maximise and how; the defaults are the original notebook's (4 octaves of 10 steps).
 
     layer / channels: which activation (None: the network's default layer, all channels);
-    channels is a spec like "0-5,120". objective: "mean" or "l2" (None: the network's default). octaves: scales processed, octave_scale: ratio between
-    them. iterations: gradient steps per octave of size `step`. tile: largest tile side (0: never
-    tile). blend: share of the original image mixed back into the carried detail at each octave.
-    keep_colors: keep the original chroma, dream only the luminance. seed: tile offsets.
+    channels is a spec like "0-5,120". objective: "mean" or "l2" (None: the network's default).
+    octaves: scales processed; octave_scale: size ratio between them. iterations: gradient steps
+    per octave, each changing pixels by `step` on average. tile: largest tile side (0: never
+    tile). blend: share of the original mixed back into the carried detail at each octave.
+    keep_colors: keep the original chroma, dream only the luminance. seed: the random shifts.
     """
 
     layer: str | None = None
@@ -116,9 +120,9 @@ def roll_into(src: torch.Tensor, dst: torch.Tensor, dy: int, dx: int) -> torch.T
     return dst
 
 
-def gradient(image: torch.Tensor, objective: LayerObjective, out: torch.Tensor, tile: int = 0
-             ) -> tuple[torch.Tensor, int]:
-    """Write d(objective)/d(image) into `out`, tile by tile.
+def gradient(image: torch.Tensor, objective: LayerObjective, out: torch.Tensor, tile: int = 0,
+             batch: int = 1) -> tuple[torch.Tensor, int]:
+    """Write d(objective)/d(image) into `out`, tile by tile (up to `batch` same-size tiles at once).
 
     Returns the objective summed over all tiles (a 0-d tensor, left on the device to avoid a sync)
     and the number of activation values it covers.
@@ -127,15 +131,25 @@ def gradient(image: torch.Tensor, objective: LayerObjective, out: torch.Tensor, 
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
     total = torch.zeros((), device=image.device)
     count = 0
+    by_shape: dict[tuple[int, int], list[tuple[slice, slice]]] = {}
     for rows, cols in tiles(image.shape[2], image.shape[3], tile):
-        x = image[:, :, rows, cols].detach().requires_grad_(True)
-        inp = x.contiguous(memory_format=torch.channels_last) if cuda else x
-        with amp:
-            value, size = objective(inp)
-        (grad,) = torch.autograd.grad(value, x)
-        out[:, :, rows, cols] = grad
-        total += value.detach()
-        count += size
+        by_shape.setdefault((rows.stop - rows.start, cols.stop - cols.start), []).append((rows, cols))
+    for boxes in by_shape.values():
+        for i in range(0, len(boxes), batch):
+            chunk = boxes[i:i + batch]
+            if len(chunk) == 1:
+                x = image[:, :, chunk[0][0], chunk[0][1]].detach()  # a view: no copy
+            else:
+                x = torch.cat([image[:, :, rows, cols] for rows, cols in chunk])
+            x.requires_grad_(True)
+            inp = x.contiguous(memory_format=torch.channels_last) if cuda else x
+            with amp:
+                value, size = objective(inp)
+            (grad,) = torch.autograd.grad(value, x)
+            for j, (rows, cols) in enumerate(chunk):
+                out[:, :, rows, cols] = grad[j:j + 1]
+            total += value.detach()
+            count += size
     return total, count
 
 
@@ -153,13 +167,14 @@ def ascend(image: torch.Tensor, objective: LayerObjective, iterations: int, step
     height, width = image.shape[2:]
     tiled = 0 < tile < max(height, width)
     span = tile if tiled else JITTER
+    batch = CUDA_TILE_BATCH if image.device.type == "cuda" else 1
     rolled, grad = torch.empty_like(image), torch.empty_like(image)
     values = []
     for _ in range(iterations):
         dy, dx = (0, 0) if generator is None else (
             torch.randint(0, span, (2,), generator=generator).tolist())
         roll_into(image, rolled, dy, dx)
-        total, count = gradient(rolled, objective, grad, tile)
+        total, count = gradient(rolled, objective, grad, tile, batch)
         values.append(total / max(count, 1))
         # mean |g| normalisation makes `step` the mean change per pixel at every scale and layer
         grad.mul_(step / (grad.abs().mean() + 1e-8))

@@ -68,9 +68,6 @@ class DreamNet:
             also = f" (also: {', '.join(self.aliases)})" if self.aliases else ""
         raise UserError(f"unknown layer {name!r} for {self.name}; valid layers: {valid}{also}")
 
-    def layer_module(self, name: str | None) -> nn.Module:
-        return self.module.get_submodule(self.layers[self.layer_name(name)])
-
 
 class _Reached(Exception):
     """Raised by the forward hook to stop the network once the chosen layer has run."""
@@ -109,9 +106,14 @@ class LayerObjective:
         self._reduce = OBJECTIVES[self.objective]
         self._target = net.module.get_submodule(net.layers[self.layer])
         self._out: torch.Tensor | None = None
-        self.channel_count = self._count_channels()
-        self.channels = parse_channels(channels, self.channel_count, self.layer)
         self._select: slice | torch.Tensor | None = None
+        size = net.probe_size
+        with torch.no_grad():
+            probe = self.activation(torch.zeros(1, net.in_channels, size, size, device=net.device))
+        if probe.dim() < 2:
+            raise UserError(f"layer {self.layer} of {net.name} has no channels to dream on")
+        self.channel_count = probe.shape[1]
+        self.channels = parse_channels(channels, self.channel_count, self.layer)
         if self.channels is not None:
             lo, hi = self.channels[0], self.channels[-1]
             if self.channels == list(range(lo, hi + 1)):
@@ -144,22 +146,6 @@ class LayerObjective:
         if self._select is not None:
             return out.index_select(1, self._select)
         return out
-
-    def _count_channels(self) -> int:
-        size = self.net.probe_size
-        x = torch.zeros(1, self.net.in_channels, size, size, device=self.net.device)
-        with torch.no_grad():
-            handle = self._target.register_forward_hook(self._hook)
-            try:
-                self.net.module(x)
-            except _Reached:
-                pass
-            finally:
-                handle.remove()
-        out, self._out = self._out, None
-        if out is None or out.dim() < 2:
-            raise UserError(f"layer {self.layer} of {self.net.name} has no channels to dream on")
-        return out.shape[1]
 
 
 def parse_channels(spec: str | None, count: int, layer: str) -> list[int] | None:
