@@ -29,7 +29,8 @@ def test_gan_projection_beats_the_best_of_64_random_samples(dcgan_run: Path) -> 
     target = run.generate(run.latents(1, seed=77))[0]
     result = project(run, target, steps=150, restarts=4)
     baseline = best_of_random(run, target)
-    print(f"\nprojection MSE {result.mse:.5f} vs best of 64 random {baseline:.5f}")
+    assert baseline > 1e-4, "the generator barely depends on z; this test would prove nothing"
+    print(f"\nprojection MSE {result.mse:.3g} vs best of 64 random {baseline:.3g}")
     assert result.mse < 0.5 * baseline
     assert result.mse == pytest.approx(mse(result.image[None], target[None]).item(), rel=1e-4)
     assert torch.allclose(run.generate(result.z[None])[0], result.image)
@@ -40,6 +41,7 @@ def test_conditional_projection_searches_the_classes(cgan_run: Path) -> None:
     target = run.generate(run.latents(1, seed=5), torch.tensor([3]))[0]
     result = project(run, target, steps=100, restarts=2)
     baseline = best_of_random(run, target, labels=run.labels_for(64, 3))
+    assert baseline > 1e-4
     assert result.label is not None
     assert result.mse < baseline
 

@@ -47,7 +47,7 @@ class CPPNGenerator(nn.Module):
         self.channels = cfg.channels
         self.scale = scale
         self.num_classes = cfg.num_classes
-        hidden = hidden or 2 * cfg.width  # a per-pixel MLP is cheap; width alone learns too slowly
+        hidden = hidden or 2 * cfg.width  # with just `width` units it stayed blurry far longer
         if cfg.num_classes:
             self.embed = nn.Embedding(cfg.num_classes, cfg.latent_dim)
         self.z_in = nn.Linear(cfg.latent_dim, hidden)
