@@ -115,17 +115,18 @@ def measure(impl: str, size: int, settings: dict, device: str) -> dict:
         base = torch.cuda.memory_allocated()
     else:
         base = _rss_bytes()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     out = run(image)
     if dev.type == "cuda":
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     if dev.type == "cuda":
         peak = torch.cuda.max_memory_allocated() - base
     else:  # ru_maxrss is in KiB on Linux
         peak = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base)
     assert out.shape == image.shape and torch.isfinite(out).all()
-    return {"impl": impl, "size": size, "seconds": seconds, "peak_mb": peak / 2**20}
+    return {"impl": impl, "size": size, "seconds": seconds, "cpu_seconds": cpu_seconds,
+            "peak_mb": peak / 2**20}
 
 
 def measure_in_child(impl: str, size: int, settings: dict, device: str) -> dict:
@@ -159,8 +160,9 @@ def markdown(report: dict) -> str:
         "warm-up, " + ("in-process (--quick: memory figures meaningless)." if report["quick"]
                        else "each in a fresh process."),
         "",
-        "| size | straightforward s | ours s | speedup | straightforward peak MB | ours peak MB |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| size | straightforward s | ours s | speedup | straightforward peak MB | ours peak MB |"
+        + (" straightforward CPU s | ours CPU s |" if not report["cuda"] else ""),
+        "|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if not report["cuda"] else ""),
     ]
     for row in report["rows"]:
         def fmt(v, spec):
@@ -168,11 +170,16 @@ def markdown(report: dict) -> str:
         lines.append(f"| {row['size']}² | {fmt(row['straightforward_s'], '.2f')} | "
                      f"{fmt(row['ours_s'], '.2f')} | {fmt(row['speedup'], '.2f')}x | "
                      f"{fmt(row['straightforward_peak_mb'], '.0f')} | "
-                     f"{fmt(row['ours_peak_mb'], '.0f')} |")
+                     f"{fmt(row['ours_peak_mb'], '.0f')} |"
+                     + ("" if report["cuda"] else f" {fmt(row.get('straightforward_cpu_s'), '.1f')} | "
+                        f"{fmt(row.get('ours_cpu_s'), '.1f')} |"))
     for row in report["rows"]:
         for key in ("straightforward_error", "ours_error"):
             if row.get(key):
                 lines.append(f"\n{row['size']}² {key.split('_')[0]} failed: {row[key]}")
+    if not report["cuda"]:
+        lines.append(f"\nCPU s is the process's CPU time (all threads); load average when the run "
+                     f"started: {report.get('load', 'n/a')}.")
     return "\n".join(lines) + "\n"
 
 
@@ -205,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes = args.sizes or ([1024, 4096] if cuda else [1024])
         settings = {"layer": args.layer, "octaves": 4, "scale": 1.4, "iterations": 10,
                     "step": 0.02, "tile": args.tile}
+    load = " ".join(f"{v:.1f}" for v in os.getloadavg())  # other work on the machine skews CPU runs
     rows = []
     for size in sizes:
         row: dict = {"size": size, "repeats": args.repeat}
@@ -219,13 +227,15 @@ def main(argv: list[str] | None = None) -> int:
                     row.setdefault(f"{impl}_peak_mb", None)
                     continue
                 best = row.get(f"{impl}_s")
-                row[f"{impl}_s"] = result["seconds"] if best is None else min(best, result["seconds"])
+                if best is None or result["seconds"] < best:
+                    row[f"{impl}_s"], row[f"{impl}_cpu_s"] = result["seconds"], result["cpu_seconds"]
                 row[f"{impl}_peak_mb"] = max(row.get(f"{impl}_peak_mb") or 0, result["peak_mb"])
         a, b = row["straightforward_s"], row["ours_s"]
         row["speedup"] = a / b if a and b else None
         rows.append(row)
 
     report = {"device": device_label(args.device), "cuda": cuda, "quick": args.quick,
+              "load": load,
               "torch": torch.__version__, "settings": settings, "rows": rows,
               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     text = markdown(report)

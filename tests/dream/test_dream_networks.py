@@ -222,4 +222,5 @@ class TestLite0:
         theirs.eval()
         x = torch.rand(1, 3, 67, 90) * 2 - 1  # odd size: the stride-2 padding is asymmetric
         with torch.no_grad():
-            assert torch.allclose(ours(x), theirs(x), atol=1e-5)
+            # equal up to float rounding: ours has its batch norms folded into the convolutions
+            assert torch.allclose(ours(x), theirs(x), rtol=1e-4, atol=1e-4)

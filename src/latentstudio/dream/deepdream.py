@@ -142,7 +142,7 @@ def gradient(image: torch.Tensor, objective: LayerObjective, out: torch.Tensor, 
             else:
                 x = torch.cat([image[:, :, rows, cols] for rows, cols in chunk])
             x.requires_grad_(True)
-            inp = x.contiguous(memory_format=torch.channels_last) if cuda else x
+            inp = x.contiguous(memory_format=torch.channels_last)  # as the network (DreamNet.to)
             with amp:
                 value, size = objective(inp)
             (grad,) = torch.autograd.grad(value, x)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from latentstudio.errors import UserError
 from latentstudio.models.googlenet import FEATURE_LAYERS
@@ -38,14 +39,13 @@ class DreamNet:
     default_objective: str = "mean"
 
     def __post_init__(self) -> None:
-        self.module.eval().requires_grad_(False)  # gradients flow to the image only
+        # Gradients flow to the image only. channels_last: bf16 convolutions on CUDA prefer it, and
+        # on the CPU it makes max-pooling about 5x faster (measured on GoogLeNet's pools).
+        self.module.eval().requires_grad_(False).to(memory_format=torch.channels_last)
 
     def to(self, device: torch.device | str) -> DreamNet:
-        """Move to `device`; on CUDA also use channels_last, which bf16 convolutions prefer."""
-        device = torch.device(device)
-        self.module.to(device)
-        if device.type == "cuda":
-            self.module.to(memory_format=torch.channels_last)
+        """Move the network to `device`."""
+        self.module.to(torch.device(device))
         return self
 
     @property
@@ -172,14 +172,33 @@ GOOGLENET_ALIASES: dict[str, str] = {
 }
 
 
+def fold_batch_norms(module: nn.Module, pairs: list[tuple[str, str]]) -> nn.Module:
+    """Fold each eval-mode batch norm into the convolution before it (`pairs` of attribute names
+    within any submodule); the norm becomes an Identity. In place, for inference only: frozen
+    weights make norm and convolution one affine map, so dreaming skips a pass (about 15% on
+    GoogLeNet on a CPU)."""
+    module.eval()
+    for sub in list(module.modules()):
+        for conv_name, bn_name in pairs:
+            conv, bn = getattr(sub, conv_name, None), getattr(sub, bn_name, None)
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                setattr(sub, conv_name, fuse_conv_bn_eval(conv, bn))
+                setattr(sub, bn_name, nn.Identity())
+    return module
+
+
 def googlenet_net(module: nn.Module) -> DreamNet:
-    """A GoogLeNet (latentstudio.models.googlenet, any weights) as a DreamNet."""
+    """A GoogLeNet (latentstudio.models.googlenet, any weights) as a DreamNet (norms folded)."""
+    fold_batch_norms(module, [("conv", "bn")])
     return DreamNet("googlenet", module, {n: n for n in FEATURE_LAYERS}, "inception4c",
                     aliases=dict(GOOGLENET_ALIASES))
 
 
 def lite0_net(module: nn.Module) -> DreamNet:
-    """An EfficientNet-Lite0 module as a DreamNet whose layers are its blocks."""
+    """An EfficientNet-Lite0 module as a DreamNet whose layers are its blocks (norms folded)."""
+    fold_batch_norms(module, [("_conv_stem", "_bn0"), ("_conv_head", "_bn1"),
+                              ("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"),
+                              ("_project_conv", "_bn2")])
     blocks = {f"block{i}": f"_blocks.{i}" for i in range(len(module._blocks))}
     return DreamNet("lite0", module, blocks, "block9", default_objective="l2")
 
