@@ -1,0 +1,50 @@
+"""Slow check on `shapes` (run with `pytest -m slow tests/metrics -s`): a trained DCGAN must beat
+an untrained one and a deliberately corrupted "generator" (real held-out shapes with their colour
+channels rotated: right shapes, wrong colours) on FID, KID, precision, recall, density and
+coverage; and its memorisation score must be low, since 6000 images exceed what it can store.
+
+The DCGAN is trained like `latentstudio demo` (12 epochs of shapes:6000). Observed: after only
+10 epochs of shapes:3000 (460 steps) its blurry samples scored FID (lite0) 256, worse than the
+untrained generator (225) and far worse than the wrong colours (19), so this checks that the
+trainer reaches useful quality, not just the metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from latentstudio.data.shapes import make_shapes
+from latentstudio.metrics.evaluate import EvalConfig, evaluate_images
+from latentstudio.metrics.extractors import build_extractor
+from latentstudio.train.config import TrainConfig
+from latentstudio.train.loop import train
+from latentstudio.train.run import load_run
+
+N = 1000
+SETTINGS = dict(model="dcgan", data="shapes:6000", resolution=32, width=32, batch_size=64,
+                preview_every=100, seed=0, device="auto")
+
+
+@pytest.mark.slow
+def test_trained_dcgan_beats_untrained_and_wrong_colours(tmp_path: Path) -> None:
+    trained = load_run(train(TrainConfig(epochs=12, out=str(tmp_path / "trained"), **SETTINGS)))
+    untrained = load_run(train(TrainConfig(steps=1, out=str(tmp_path / "untrained"), **SETTINGS),
+                               progress=False))
+    real = trained.dataset()
+    wrong_colours = make_shapes(N, 32, seed=99).images[:, [1, 2, 0]]  # held out, RGB -> GBR
+    config = EvalConfig(n=N, progress=True)
+    extractor = build_extractor("lite0")
+    results = {name: evaluate_images(real, fake, config, extractor).values for name, fake in [
+        ("trained", trained.sample(N, seed=1)), ("untrained", untrained.sample(N, seed=1)),
+        ("wrong_colours", wrong_colours)]}
+    print(json.dumps(results, indent=2))
+    t = results["trained"]
+    for other in ("untrained", "wrong_colours"):
+        o = results[other]
+        assert t["fid"] < o["fid"] and t["kid"] < o["kid"], other
+        for key in ("precision", "recall", "density", "coverage"):
+            assert t[key] > o[key], (other, key)
+    assert t["memorisation"] < 0.05 and t["memorisation_px"] < 0.05
