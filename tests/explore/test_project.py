@@ -10,7 +10,7 @@ from PIL import Image
 
 from latentstudio.errors import UserError
 from latentstudio.explore.latents import load_latent
-from latentstudio.explore.project import load_target, project, project_file
+from latentstudio.explore.project import ProjectSettings, load_target, project, project_file
 from latentstudio.images import save_png, to_pil
 from latentstudio.train.run import load_run
 
@@ -62,7 +62,7 @@ def test_project_file_writes_latent_and_side_by_side(dcgan_run: Path, tmp_path: 
     run = load_run(dcgan_run)
     save_png(to_pil(run.generate(run.latents(1, seed=3))[0]).resize((64, 64)), tmp_path / "t.png")
     latent, side, result = project_file(dcgan_run, tmp_path / "t.png", tmp_path / "out" / "t.pt",
-                                        settings=None)
+                                        settings=ProjectSettings(steps=30, restarts=2))
     frame = load_latent(latent, 16)
     assert torch.equal(frame.z, result.z) and frame.label is None
     with Image.open(side) as im:

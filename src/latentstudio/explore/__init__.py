@@ -1,1 +1,1 @@
-"""Exploring a trained model: sampling, interpolation, concept vectors, projection, latent maps."""
+"""Exploring a trained model: sampling, interpolation, concept vectors, projection, latent maps, CPPN renders."""
