@@ -50,7 +50,7 @@ class Family:
 FAMILIES: dict[str, Family] = {}
 
 # Modules under latentstudio.models that register families when imported.
-_FAMILY_MODULES = ["dcgan", "zoo", "cppn"]
+_FAMILY_MODULES = ["dcgan", "gan_dense", "cgan", "wgan", "vae", "cppn"]
 
 
 def register_family(family: Family) -> Family:

@@ -40,6 +40,11 @@ class Generator(nn.Module):
         in_dim = cfg.latent_dim
         if cfg.num_classes:
             self.embed = nn.Embedding(cfg.num_classes, cfg.latent_dim)
+            # Rows of norm ~1, like a one-hot code, against |z| ~ sqrt(latent_dim): G starts
+            # close to an unconditional DCGAN and learns how much to use the label. With N(0, 1)
+            # rows it leans on the label from the start and ignores z (on `shapes`, every sample
+            # of a class stayed identical for thousands of steps).
+            nn.init.normal_(self.embed.weight, 0.0, cfg.latent_dim ** -0.5)
             in_dim += cfg.latent_dim
         ch = cfg.width * 2 ** (k - 1)
         layers: list[nn.Module] = [
@@ -72,7 +77,12 @@ class Discriminator(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         start, k = stages_for(cfg.resolution)
-        norm = _sn if cfg.spectral_norm else (lambda m: m)
+        def norm(m: nn.Module) -> nn.Module:
+            # Initialise before spectral norm: afterwards .weight is a computed tensor, and
+            # init_weights would write into a temporary and leave the real weights untouched.
+            init_weights(m)
+            return _sn(m) if cfg.spectral_norm else m
+
         ch = cfg.width
         layers: list[nn.Module] = [
             norm(nn.Conv2d(cfg.channels, ch, 4, 2, 1, bias=False)),
@@ -88,8 +98,14 @@ class Discriminator(nn.Module):
         self.head = norm(nn.Conv2d(ch, 1, start, 1, 0, bias=False))
         self.num_classes = cfg.num_classes
         if cfg.num_classes:
-            self.embed = norm(nn.Embedding(cfg.num_classes, ch))
-        self.apply(init_weights)
+            embed = nn.Embedding(cfg.num_classes, ch)
+            # Small, like the conv weights: N(0, 1) rows make the projection term a random
+            # per-class offset of several units that swamps the logits at the start.
+            nn.init.normal_(embed.weight, 0.0, 0.02)
+            self.embed = norm(embed)
+        for m in self.features:
+            if isinstance(m, nn.BatchNorm2d):
+                init_weights(m)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         h = self.features(x)
@@ -97,7 +113,9 @@ class Discriminator(nn.Module):
         if self.num_classes:
             if labels is None:
                 raise ValueError("this discriminator is conditional: pass labels")
-            out = out + (self.embed(labels) * h.sum((2, 3))).sum(1) / (h.shape[2] * h.shape[3])
+            # Projection on sum-pooled features, as in the paper: with mean pooling the class
+            # term was 1/(H*W) of the head's scale, and D barely told labels apart.
+            out = out + (self.embed(labels) * h.sum((2, 3))).sum(1)
         return out
 
 

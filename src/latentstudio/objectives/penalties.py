@@ -11,8 +11,9 @@ from torch import nn
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
                      fake: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """WGAN-GP penalty E[(||grad D(x_hat)||_2 - 1)^2] on random interpolates (Gulrajani et al. 2017)."""
-    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=generator,
-                       dtype=real.dtype)
+    # One mixing weight per sample, broadcast over the remaining dims (images or flat vectors).
+    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device,
+                       generator=generator, dtype=real.dtype)
     x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     out = critic(x_hat)
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)

@@ -23,7 +23,7 @@ class TrainConfig:
     channels: int | None = None  # None: the data source's own (1 for MNIST, 3 otherwise)
     fit: Literal["crop", "pad"] = "crop"
     data_limit: int | None = None
-    epochs: int = 20
+    epochs: int | None = None  # None: the model family's default (20 unless it says otherwise)
     steps: int | None = None  # stop after this many optimiser steps (overrides epochs when set)
     batch_size: int = 64
     lr: float | None = None
@@ -31,7 +31,7 @@ class TrainConfig:
     betas: tuple[float, float] | None = None
     optimizer: Literal["adam", "rmsprop"] | None = None
     latent_dim: int = 100
-    width: int = 64  # feature maps in the first/last conv stage
+    width: int | None = None  # feature maps in the first/last conv stage; None: the family's (64)
     # Adversarial settings (used by GAN families).
     loss: Literal["bce", "hinge", "wasserstein"] | None = None
     n_critic: int | None = None
@@ -63,14 +63,15 @@ class TrainConfig:
         if isinstance(self.betas, list):
             self.betas = tuple(self.betas)  # from JSON
         positive = {
-            "epochs": self.epochs, "batch_size": self.batch_size, "latent_dim": self.latent_dim,
-            "width": self.width, "preview_every": self.preview_every,
+            "batch_size": self.batch_size, "latent_dim": self.latent_dim,
+            "preview_every": self.preview_every,
             "preview_count": self.preview_count, "checkpoint_every": self.checkpoint_every,
             "log_every": self.log_every,
         }
         optional_positive = {
-            "steps": self.steps, "lr": self.lr, "lr_d": self.lr_d, "n_critic": self.n_critic,
-            "clip": self.clip, "data_limit": self.data_limit,
+            "epochs": self.epochs, "width": self.width, "steps": self.steps, "lr": self.lr,
+            "lr_d": self.lr_d, "n_critic": self.n_critic, "clip": self.clip,
+            "data_limit": self.data_limit,
         }
         for name, value in {**positive, **optional_positive}.items():
             if value is not None and value <= 0:

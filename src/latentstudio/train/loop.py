@@ -49,9 +49,11 @@ def resolve_device(name: str) -> torch.device:
 
 def resolve_config(cfg: TrainConfig, family: Family) -> TrainConfig:
     """Fill the settings left as None with the family's defaults."""
-    fallback = {"lr": 2e-4, "betas": (0.5, 0.999), "optimizer": "adam", "loss": "bce", "n_critic": 1}
+    fallback = {"lr": 2e-4, "betas": (0.5, 0.999), "optimizer": "adam", "loss": "bce", "n_critic": 1,
+                "epochs": 20, "width": 64}
     changes = {}
-    for name in ("lr", "betas", "optimizer", "loss", "n_critic", "clip", "gp_weight"):
+    for name in ("lr", "betas", "optimizer", "loss", "n_critic", "clip", "gp_weight", "epochs",
+                 "width"):
         if getattr(cfg, name) is None:
             changes[name] = family.defaults.get(name, fallback.get(name))
     return dataclasses.replace(cfg, **changes)
@@ -231,14 +233,17 @@ class Trainer:
         """Restore the last good checkpoint with halved learning rates, or give up."""
         self.divergences += 1
         if self.divergences > MAX_DIVERGENCE_RETRIES:
-            raise UserError(f"training diverged (non-finite loss) {MAX_DIVERGENCE_RETRIES} times; "
-                            "try a lower --lr, --precision fp32, or --loss hinge")
+            raise UserError(f"training diverged (non-finite loss at step {self.step}) after "
+                            f"{MAX_DIVERGENCE_RETRIES} restarts with halved learning rates; the last "
+                            f"good checkpoint is in {self.run_dir / 'checkpoints'}; try a lower --lr, "
+                            "--precision fp32, or --loss hinge")
         tries = self.divergences
         self._restore(load_checkpoint(self.run_dir / "checkpoints" / "last.pt", self.device))
         self.divergences = tries
-        self.step_fn.scale_lr(0.5 ** tries)
-        msg = (f"non-finite loss at step {self.step}: restored the last checkpoint and halved the "
-               f"learning rates (try {tries} of {MAX_DIVERGENCE_RETRIES})")
+        self.step_fn.set_lr_scale(0.5 ** tries)
+        msg = (f"non-finite loss: restored the last checkpoint (step {self.step}) and set the "
+               f"learning rates to {0.5 ** tries:g} x the configured ones "
+               f"(try {tries} of {MAX_DIVERGENCE_RETRIES})")
         tqdm.write(f"warning: {msg}", file=sys.stderr)
         self.log_metrics({"event": msg})
 
@@ -285,7 +290,9 @@ class Trainer:
                 steps_since += 1
                 bar.update(1)
                 self.elapsed = time.perf_counter() - t0
-                if self.step % cfg.log_every == 0:
+                # Also check at epoch end, the last step and on Ctrl-C: never checkpoint NaN weights.
+                if self.step % cfg.log_every == 0 or self.batch_in_epoch == len(self.loader) or \
+                        self.step >= self.total_steps or self._stop_requested:
                     if not self._flush(bar, t_last, steps_since):
                         self._recover_from_divergence()
                         t0 = time.perf_counter() - self.elapsed

@@ -50,6 +50,7 @@ class _Step:
         self.gen = torch.Generator(device=device)
         self.gen.manual_seed(cfg.seed + 1)
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.base_lrs: dict[str, float] = {}  # per optimiser, as configured (before any halving)
         self.ema: EMA | None = None
 
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -82,10 +83,15 @@ class _Step:
         if self.ema is not None:
             self.ema.shadow.load_state_dict(state["ema"])
 
-    def scale_lr(self, factor: float) -> None:
-        for o in self.optimizers.values():
+    def set_lr_scale(self, factor: float) -> None:
+        """Set every learning rate to `factor` times its configured value.
+
+        Absolute rather than cumulative, so the result does not depend on which checkpoint
+        (with which already-lowered rates) was restored before.
+        """
+        for k, o in self.optimizers.items():
             for group in o.param_groups:
-                group["lr"] *= factor
+                group["lr"] = self.base_lrs[k] * factor
 
 
 class AdversarialStep(_Step):
@@ -95,10 +101,10 @@ class AdversarialStep(_Step):
                  total_steps: int) -> None:
         super().__init__(cfg, device, total_steps)
         self.G, self.D = models["generator"], models["discriminator"]
+        self.base_lrs = {"g": cfg.lr, "d": cfg.lr_d or cfg.lr}
         self.optimizers = {
-            "g": make_optimizer(cfg.optimizer, self.G.parameters(), cfg.lr, cfg.betas, device),
-            "d": make_optimizer(cfg.optimizer, self.D.parameters(), cfg.lr_d or cfg.lr, cfg.betas,
-                                device),
+            k: make_optimizer(cfg.optimizer, net.parameters(), self.base_lrs[k], cfg.betas, device)
+            for k, net in (("g", self.G), ("d", self.D))
         }
         self.ema = EMA(self.G, cfg.ema) if cfg.ema else None
         self.augment = AUGMENTS[cfg.augment]
@@ -129,9 +135,12 @@ class AdversarialStep(_Step):
         n = real.shape[0]
         y = labels if self.conditional else None
         out: dict[str, torch.Tensor] = {}
+        update_g = (step + 1) % cfg.n_critic == 0
         z = self.randn(n, cfg.latent_dim)
-        with self.autocast():
+        # Keep G's graph only on the batches where G is updated (1 in n_critic).
+        with self.autocast(), torch.set_grad_enabled(update_g):
             fake = self.G(z, y)
+        with self.autocast():
             d_real = self.D(self._d_input(real, step), y)
             d_fake = self.D(self._d_input(fake.detach(), step), y)
             real_t, fake_t = self._targets(n)
@@ -145,7 +154,7 @@ class AdversarialStep(_Step):
             clip_weights(self.D, cfg.clip)
         out.update(loss_d=loss_d.detach(), d_real=d_real.detach().float().mean(),
                    d_fake=d_fake.detach().float().mean())
-        if (step + 1) % cfg.n_critic == 0:
+        if update_g:
             with self.autocast():
                 loss_g = generator_loss(cfg.loss, self.D(self._d_input(fake, step), y).float())
             self._update(loss_g, self.optimizers["g"])
@@ -167,6 +176,7 @@ class VAEStep(_Step):
         super().__init__(cfg, device, total_steps)
         self.E, self.Dec = models["encoder"], models["decoder"]
         params = list(self.E.parameters()) + list(self.Dec.parameters())
+        self.base_lrs = {"vae": cfg.lr}
         self.optimizers = {"vae": make_optimizer(cfg.optimizer, iter(params), cfg.lr, cfg.betas, device)}
         self.ema = EMA(self.Dec, cfg.ema) if cfg.ema else None
 

@@ -1,0 +1,73 @@
+"""`latentstudio models`: the model families, what each is, and the settings it trains with."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+# The settings shown per kind: what tells the families apart (the rest is shared).
+_SHOWN = {
+    "gan": ("epochs", "width", "lr", "optimizer", "betas", "loss", "n_critic", "clip", "gp_weight"),
+    "vae": ("epochs", "width", "lr", "optimizer", "betas", "recon", "beta"),
+}
+
+
+def family_table() -> list[dict[str, Any]]:
+    """One dict per registered family: name, kind, conditional, description, and the defaults
+    `latentstudio train --model NAME` resolves to (the family's own over the global ones)."""
+    from latentstudio.models import FAMILIES, get_family
+    from latentstudio.train.config import TrainConfig
+    from latentstudio.train.loop import resolve_config
+
+    get_family("dcgan")  # imports every family module, which registers them
+    rows = []
+    for f in sorted(FAMILIES.values(), key=lambda f: (f.kind, f.name)):
+        cfg = resolve_config(TrainConfig(model=f.name), f).to_dict()
+        defaults = {k: cfg[k] for k in _SHOWN[f.kind] if cfg[k] is not None}
+        if defaults.get("optimizer") == "rmsprop":
+            defaults.pop("betas", None)
+        if "batch_norm" in f.defaults:
+            defaults["batch_norm"] = f.defaults["batch_norm"]
+        rows.append({"name": f.name, "kind": f.kind, "conditional": f.conditional,
+                     "description": f.description, "defaults": defaults})
+    return rows
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    rows = family_table()
+    if args.json:
+        print(json.dumps(rows, indent=2, default=list))
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        tag = r["kind"] + (", conditional" if r["conditional"] else "")
+        print(f"{r['name']:<{width}}  ({tag}) {r['description']}")
+        defaults = " ".join(f"--{k.replace('_', '-')} {_shown(v)}" for k, v in r["defaults"].items()
+                            if k != "batch_norm")
+        if "batch_norm" in r["defaults"]:
+            defaults += f" (batch norm in D: {'on' if r['defaults']['batch_norm'] else 'off'})"
+        if defaults:
+            print(f"{'':<{width}}  defaults: {defaults}")
+    print("\nTrain one with: latentstudio train --model NAME --data shapes (flags override defaults)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "models", help="list the model families and their default settings",
+        description="List every model family usable as `latentstudio train --model NAME`, with "
+                    "what it is and the settings it trains with unless flags say otherwise. "
+                    "Example: latentstudio models --json",
+    )
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.set_defaults(func=cmd_models)
