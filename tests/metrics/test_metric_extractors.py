@@ -110,6 +110,7 @@ def test_domain_extractor_is_trained_once_then_reused(monkeypatch: pytest.Monkey
         return real_train(*args, **kwargs)
 
     monkeypatch.setattr(domain, "train_domain_network", counting)
+    monkeypatch.setattr(domain, "DEFAULT_TRAINING", domain.DomainTraining(epochs=1))
     first = build_extractor("domain", data, progress=False)
     assert calls == [1] and len(list((cache / "metrics" / "domain").glob("*.pt"))) == 1
     second = build_extractor("domain", data, progress=False)

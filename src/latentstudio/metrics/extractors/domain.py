@@ -138,12 +138,14 @@ def domain_cache_path(fingerprint: str, config: DomainTraining) -> Path:
     return cache_dir() / "metrics" / "domain" / f"{fingerprint}-{tag}.pt"
 
 
-def domain_network(dataset: ImageSet, config: DomainTraining = DomainTraining(),
-                   device: str = "cpu", progress: bool = True) -> tuple[DomainNet, str]:
-    """The domain network for this dataset: loaded from the cache, or trained and cached.
+DEFAULT_TRAINING = DomainTraining()
 
-    Returns the network and the dataset fingerprint it belongs to.
-    """
+
+def domain_network(dataset: ImageSet, config: DomainTraining | None = None,
+                   device: str = "cpu", progress: bool = True) -> tuple[DomainNet, str]:
+    """The domain network for this dataset: loaded from the cache, or trained (with `config`,
+    default DEFAULT_TRAINING) and cached. Returns the network and the dataset's fingerprint."""
+    config = config or DEFAULT_TRAINING
     fingerprint = dataset.fingerprint()
     path = domain_cache_path(fingerprint, config)
     if path.is_file():
