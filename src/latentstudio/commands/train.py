@@ -105,9 +105,55 @@ def config_from_args(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     return TrainConfig.from_dict(settings), given
 
 
+def _train_argv(args: argparse.Namespace) -> list[str]:
+    """The `train` flags set in `args`, as a command line without --gpus (for torchrun's children)."""
+    argv: list[str] = []
+    for action in args.train_parser._actions:
+        value = getattr(args, action.dest, None)
+        if not action.option_strings or action.dest in ("help", "gpus") or value == action.default:
+            continue
+        flag = max(action.option_strings, key=len)
+        if isinstance(action, argparse.BooleanOptionalAction):
+            argv.append(action.option_strings[0] if value else "--no-" + action.option_strings[0][2:])
+        elif action.nargs == 0:  # store_true and the like
+            argv.append(flag)
+        else:
+            for v in (value if isinstance(value, list) else [value]):
+                shown = ",".join(repr(float(x)) for x in v) if isinstance(v, tuple) else str(v)
+                argv += [flag, shown]
+    return argv
+
+
+def launch_gpus(args: argparse.Namespace) -> int:
+    """Run this training in args.gpus processes under torchrun; the exit status of torchrun."""
+    import shlex
+    import subprocess
+
+    import torch
+
+    from latentstudio.train.distributed import launch_command
+
+    if not str(args.device or "auto").startswith("cpu"):
+        visible = torch.cuda.device_count()
+        if visible == 0:
+            raise UserError("--gpus needs CUDA GPUs and none is visible (--device cpu --gpus N "
+                            "runs N CPU processes, for testing)")
+        if args.gpus > visible:
+            raise UserError(f"--gpus {args.gpus}, but only {visible} CUDA GPU(s) are visible")
+    cmd = launch_command(args.gpus, ["train", *_train_argv(args)])
+    print(f"launching: {shlex.join(cmd)}", file=sys.stderr)
+    return subprocess.run(cmd, check=False).returncode
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    import os
+
+    from latentstudio.train.distributed import world_from_env
     from latentstudio.train.loop import train
 
+    if getattr(args, "gpus", None) and args.gpus > 1 and not args.dry_run and \
+            "WORLD_SIZE" not in os.environ:
+        return launch_gpus(args)
     if args.resume:
         _, given = config_from_args(args)
         allowed = {"epochs", "steps", "log_every", "preview_every", "checkpoint_every", "device"}
@@ -124,7 +170,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(json.dumps(cfg.to_dict(), indent=2))
             return 0
         run_dir = train(cfg)
-    _print_results(Path(run_dir))
+    if world_from_env().is_main:
+        _print_results(Path(run_dir))
     return 0
 
 
@@ -188,7 +235,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="TOML or JSON file of settings (flags override it)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     p.add_argument("--dry-run", action="store_true", help="print the resolved settings and stop")
-    p.set_defaults(func=cmd_train)
+    p.add_argument("--gpus", type=_positive, metavar="N",
+                   help="train on N GPUs of this machine with DistributedDataParallel (launches "
+                        "torchrun; --batch-size is the total); with --device cpu, N CPU processes")
+    p.set_defaults(func=cmd_train, train_parser=p)
 
     p = sub.add_parser(
         "demo", help="train a small DCGAN on the built-in shapes (a few minutes on a CPU)",

@@ -1,5 +1,10 @@
 """One optimisation step per family kind: the adversarial step (two optimisers, n_critic) and
-the VAE step. The loop calls `step(real, labels)` and never looks inside."""
+the VAE step. The loop calls `step(real, labels)` and never looks inside.
+
+The networks a step calls while training are named in its NETWORKS; the loop may replace them
+with wrappers of the same parameters (DistributedDataParallel, torch.compile) through
+`wrap_networks`, while previews and checkpoints keep using the plain modules.
+"""
 
 from __future__ import annotations
 
@@ -30,16 +35,70 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16
 
 
+def unwrap(net: nn.Module) -> nn.Module:
+    """The plain module inside torch.compile and DistributedDataParallel wrappers."""
+    while True:
+        if isinstance(net, nn.parallel.DistributedDataParallel):
+            net = net.module
+        elif "_orig_mod" in net._modules:  # torch.compile's OptimizedModule
+            net = net._orig_mod
+        else:
+            return net
+
+
+def _eager(net: nn.Module) -> nn.Module:
+    """`net` without a torch.compile wrapper (double backward is not supported when compiled)."""
+    return net._orig_mod if "_orig_mod" in net._modules else net
+
+
+def _no_sync(net: nn.Module) -> contextlib.AbstractContextManager:
+    """DDP's no_sync for a (possibly wrapped) DDP module: no gradient all-reduce in this pass."""
+    inner = _eager(net)
+    if isinstance(inner, nn.parallel.DistributedDataParallel):
+        return inner.no_sync()
+    return contextlib.nullcontext()
+
+
+class _Method(nn.Module):
+    """Calls one method of a module as its forward, so DDP and torch.compile see that method."""
+
+    def __init__(self, module: nn.Module, method: str) -> None:
+        super().__init__()
+        self.module = module
+        self.method = method
+
+    def forward(self, *args: Any) -> Any:
+        return getattr(self.module, self.method)(*args)
+
+
+def noise_seed(seed: int, rank: int, step: int = 0) -> int:
+    """The seed of rank `rank`'s training noise; rank 0's is the single-process one.
+
+    Ranks other than 0 do not save their noise state, so a resumed run reseeds them from `step`.
+    """
+    if rank == 0:
+        return seed + 1
+    return seed + 1 + rank * 1_000_003 + step * 7_919
+
+
 def make_optimizer(kind: str, params: Iterator[nn.Parameter], lr: float,
                    betas: tuple[float, float], device: torch.device) -> torch.optim.Optimizer:
-    """Adam (fused on CUDA) or RMSProp."""
+    """Adam, fused into one kernel per step on CUDA and CPUs (no host sync, 2-3x faster on a CPU
+    than the per-tensor loop), or RMSProp over all tensors at once."""
+    fast = device.type in ("cuda", "cpu") or None
     if kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    return torch.optim.Adam(params, lr=lr, betas=betas, fused=device.type == "cuda" or None)
+        return torch.optim.RMSprop(params, lr=lr, foreach=fast)
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=fast)
+    except RuntimeError:  # a PyTorch without a fused Adam for this device
+        return torch.optim.Adam(params, lr=lr, betas=betas)
 
 
 class _Step:
     """Shared pieces: autocast, gradient scaling for fp16, the training noise generator."""
+
+    NETWORKS: tuple[str, ...] = ()  # attributes holding the networks called in training
 
     def __init__(self, cfg: TrainConfig, device: torch.device, total_steps: int) -> None:
         self.cfg = cfg
@@ -48,7 +107,7 @@ class _Step:
         self.dtype = autocast_dtype(cfg.precision, device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
         self.gen = torch.Generator(device=device)
-        self.gen.manual_seed(cfg.seed + 1)
+        self.gen.manual_seed(noise_seed(cfg.seed, 0))
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.base_lrs: dict[str, float] = {}  # per optimiser, as configured (before any halving)
         self.ema: EMA | None = None
@@ -61,9 +120,28 @@ class _Step:
     def randn(self, *shape: int) -> torch.Tensor:
         return torch.randn(*shape, device=self.device, generator=self.gen)
 
+    def networks(self) -> dict[str, nn.Module]:
+        """The networks called in training, by attribute name (possibly wrapped)."""
+        return {name: getattr(self, name) for name in self.NETWORKS}
+
+    def set_networks(self, nets: dict[str, nn.Module]) -> None:
+        for name, net in nets.items():
+            setattr(self, name, net)
+
+    def wrap_networks(self, wrap: Any) -> None:
+        """Replace each training network by `wrap(network)` (same parameters, e.g. DDP, compile)."""
+        self.set_networks({name: wrap(net) for name, net in self.networks().items()})
+
+    def reseed(self, rank: int, step: int) -> None:
+        """Give rank `rank` its own training noise (different latents on every rank)."""
+        self.gen.manual_seed(noise_seed(self.cfg.seed, rank, step))
+
     def _update(self, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
         opt.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        # Only this optimiser's parameters: in the generator update the discriminator's weight
+        # gradients would be computed, then thrown away at its next zero_grad.
+        params = [p for group in opt.param_groups for p in group["params"] if p.requires_grad]
+        self.scaler.scale(loss).backward(inputs=params)
         self.scaler.step(opt)
         self.scaler.update()
 
@@ -96,6 +174,8 @@ class _Step:
 
 class AdversarialStep(_Step):
     """One discriminator (critic) update per batch; one generator update every n_critic batches."""
+
+    NETWORKS = ("G", "D")
 
     def __init__(self, models: nn.ModuleDict, cfg: TrainConfig, device: torch.device,
                  total_steps: int) -> None:
@@ -146,7 +226,7 @@ class AdversarialStep(_Step):
             real_t, fake_t = self._targets(n)
             loss_d = discriminator_loss(cfg.loss, d_real.float(), d_fake.float(), real_t, fake_t)
             if cfg.gp_weight:
-                gp = gradient_penalty(lambda x: self.D(x, y), real, fake, self.gen)
+                gp = gradient_penalty(lambda x: _eager(self.D)(x, y), real, fake, self.gen)
                 out["gp"] = gp.detach()
                 loss_d = loss_d + cfg.gp_weight * gp
         self._update(loss_d, self.optimizers["d"])
@@ -155,26 +235,30 @@ class AdversarialStep(_Step):
         out.update(loss_d=loss_d.detach(), d_real=d_real.detach().float().mean(),
                    d_fake=d_fake.detach().float().mean())
         if update_g:
-            with self.autocast():
-                loss_g = generator_loss(cfg.loss, self.D(self._d_input(fake, step), y).float())
-            self._update(loss_g, self.optimizers["g"])
+            with _no_sync(self.D):  # D's gradients from this pass are never used
+                with self.autocast():
+                    loss_g = generator_loss(cfg.loss, self.D(self._d_input(fake, step), y).float())
+                self._update(loss_g, self.optimizers["g"])
             if self.ema is not None:
-                self.ema.update(self.G)
+                self.ema.update(unwrap(self.G))
             out["loss_g"] = loss_g.detach()
         return out
 
     def sampler(self) -> nn.Module:
         """The network used for previews and sampling (the EMA copy when there is one)."""
-        return self.ema.shadow if self.ema is not None else self.G
+        return self.ema.shadow if self.ema is not None else unwrap(self.G)
 
 
 class VAEStep(_Step):
     """Negative ELBO: reconstruction (summed over pixels) + beta * KL, KL weight warmed up."""
 
+    NETWORKS = ("E", "decode")
+
     def __init__(self, models: nn.ModuleDict, cfg: TrainConfig, device: torch.device,
                  total_steps: int) -> None:
         super().__init__(cfg, device, total_steps)
         self.E, self.Dec = models["encoder"], models["decoder"]
+        self.decode = _Method(self.Dec, "logits")
         params = list(self.E.parameters()) + list(self.Dec.parameters())
         self.base_lrs = {"vae": cfg.lr}
         self.optimizers = {"vae": make_optimizer(cfg.optimizer, iter(params), cfg.lr, cfg.betas, device)}
@@ -186,7 +270,7 @@ class VAEStep(_Step):
             mu, logvar = self.E(real, labels)
             mu, logvar = mu.float(), logvar.float()
             z = mu + (0.5 * logvar).exp() * self.randn(*mu.shape)
-            logits = self.Dec.logits(z, labels).float()
+            logits = self.decode(z, labels).float()
         recon = reconstruction_loss(cfg.recon, logits, real)
         kl = kl_normal(mu, logvar).mean()
         weight = cfg.beta * (min(1.0, step / cfg.kl_warmup) if cfg.kl_warmup else 1.0)
