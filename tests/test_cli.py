@@ -96,3 +96,13 @@ def test_python_dash_m_entry_point() -> None:
     out = subprocess.run([sys.executable, "-m", "latentstudio", "--version"], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0 and "latentstudio" in out.stdout
+
+
+def test_eval_every_logs_metrics_and_keeps_best(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--data", "shapes:64", "--width", "8", "--batch-size", "16",
+                 "--latent-dim", "8", "--preview-count", "4", "--epochs", "2", "--out", str(run),
+                 "--eval-every", "1", "--eval-n", "24", "--eval-metrics", "fid"]) == 0
+    logged = [line for line in (run / "metrics.jsonl").read_text().splitlines() if "fid_lite0" in line]
+    assert len(logged) == 2
+    assert (run / "checkpoints" / "best.pt").is_file()

@@ -14,7 +14,7 @@ from latentstudio import __version__
 from latentstudio.errors import UserError
 
 # Modules under latentstudio.commands, in the order their commands appear in --help.
-COMMAND_MODULES = ["train", "data", "metrics", "serve", "explore", "models", "estimate"]
+COMMAND_MODULES = ["train", "data", "serve", "models", "metrics", "explore", "estimate", "dream"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -145,6 +145,18 @@ def launch_gpus(args: argparse.Namespace) -> int:
     return subprocess.run(cmd, check=False).returncode
 
 
+def _eval_callbacks(args: argparse.Namespace) -> list:
+    """The --eval-every callback, when asked for."""
+    if not getattr(args, "eval_every", None):
+        return []
+    from latentstudio.metrics.callback import EvalCallback
+    from latentstudio.metrics.evaluate import EvalConfig
+
+    config = EvalConfig(metrics=tuple(m.strip() for m in args.eval_metrics.split(",") if m.strip()),
+                        n=args.eval_n, extractor=args.eval_extractor, device="auto")
+    return [EvalCallback(config, every=args.eval_every, keep_best_by=args.keep_best_by)]
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     import os
 
@@ -161,7 +173,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if ignored:
             raise UserError(f"--resume keeps the run's settings; only --epochs, --steps, --device and "
                             f"logging flags may change (drop: {', '.join('--' + i.replace('_', '-') for i in ignored)})")
-        run_dir = train(resume=args.resume, overrides=given)
+        run_dir = train(resume=args.resume, overrides=given, callbacks=_eval_callbacks(args))
     else:
         cfg, _ = config_from_args(args)
         if args.dry_run:
@@ -169,7 +181,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
             print(json.dumps(cfg.to_dict(), indent=2))
             return 0
-        run_dir = train(cfg)
+        run_dir = train(cfg, callbacks=_eval_callbacks(args))
     if world_from_env().is_main:
         _print_results(Path(run_dir))
     return 0
@@ -235,6 +247,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="TOML or JSON file of settings (flags override it)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     p.add_argument("--dry-run", action="store_true", help="print the resolved settings and stop")
+    p.add_argument("--eval-every", type=_positive, metavar="K",
+                   help="every K epochs compute metrics (FID (lite0) by default), log them to "
+                        "metrics.jsonl and TensorBoard, and keep checkpoints/best.pt")
+    p.add_argument("--eval-metrics", default="fid", help="comma list of fid,kid,pr,dc,mem [default: fid]")
+    p.add_argument("--eval-n", type=_positive, default=2000, help="images per evaluation [default: 2000]")
+    p.add_argument("--eval-extractor", default="lite0", help="lite0, inception or domain [default: lite0]")
+    p.add_argument("--keep-best-by", default="fid",
+                   help="fid, kid, precision, recall, density or coverage [default: fid]")
     p.add_argument("--gpus", type=_positive, metavar="N",
                    help="train on N GPUs of this machine with DistributedDataParallel (launches "
                         "torchrun; --batch-size is the total); with --device cpu, N CPU processes")
