@@ -28,6 +28,7 @@ import math
 import os
 import platform
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -346,8 +347,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"# Training speed: latentstudio vs the PyTorch examples DCGAN ({m['device_name']})",
         "",
-        f"Measured {result['time']} with `python benchmarks/train_speed.py"
-        f"{' --quick' if result['quick'] else ''}` (git {m.get('git', '?')}), both in the same run.",
+        f"Measured {result['time']} with `{result['command']}` (git {m.get('git', '?')}), both "
+        "in the same run.",
         "",
         f"- device: {m['device_name']}; CPU: {m['cpu']} ({m['cpus_available']} available, "
         f"{m['torch_threads']} torch threads); torch {m['torch']}, Python {m['python']}; "
@@ -419,6 +420,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     result = run(args)
+    result["command"] = shlex.join(["python", "benchmarks/train_speed.py",
+                                    *(sys.argv[1:] if argv is None else argv)])
     if args.out or not args.quick:
         out = Path(args.out) if args.out else RESULTS
         slug = re.sub(r"[^a-z0-9]+", "-", result["machine"]["device_name"].lower()).strip("-")
