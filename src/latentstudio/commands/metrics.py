@@ -5,21 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from latentstudio.commands import positive_int as _positive
 from latentstudio.errors import UserError
 
 EXTRACTOR_HELP = ("feature network: lite0 (default, offline ImageNet EfficientNet-Lite0), "
                   "inception (pytorch-fid weights, comparable with papers) or domain (small CNN "
                   "trained on your data, for tiny grayscale domains)")
-
-
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {n}")
-    return n
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

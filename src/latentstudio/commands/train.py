@@ -10,6 +10,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from latentstudio.commands import positive_int as _positive
 from latentstudio.errors import UserError
 
 HELP = {
@@ -225,16 +226,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
                         truncation=args.truncation, add=args.add)
     print(f"wrote {written}")
     return 0
-
-
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {n}")
-    return n
 
 
 def register(sub: argparse._SubParsersAction) -> None:
