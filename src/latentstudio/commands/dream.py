@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from latentstudio.commands import positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `dream` command."""
@@ -35,10 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--objective", choices=("mean", "l2"), default=None,
                    help="maximise the mean activation, or its L2 (the original DeepDream's); "
                         "default: l2 for lite0, mean otherwise")
-    p.add_argument("--octaves", type=int, default=4, help="scales to dream at (default 4)")
+    p.add_argument("--octaves", type=positive_int, default=4, help="scales to dream at (default 4)")
     p.add_argument("--octave-scale", type=float, default=1.4, metavar="RATIO",
                    help="size ratio between octaves (default 1.4)")
-    p.add_argument("--iterations", type=int, default=10, metavar="N",
+    p.add_argument("--iterations", type=positive_int, default=10, metavar="N",
                    help="gradient steps per octave (default 10)")
     p.add_argument("--step", type=float, default=0.02,
                    help="mean change per pixel per step, image range [-1, 1] (default 0.02)")
@@ -52,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, metavar="FILE",
                    help="output: .png/.jpg, or .gif/.mp4 with --frames "
                         "(default IMAGE-NAME_dream.png or .gif in the current folder)")
-    p.add_argument("--frames", type=int, default=1, metavar="N",
+    p.add_argument("--frames", type=positive_int, default=1, metavar="N",
                    help="make a zooming dream video of N frames (default 1: a still picture)")
     p.add_argument("--zoom", type=float, default=1.02, metavar="FACTOR",
                    help="magnification between video frames (default 1.02)")
