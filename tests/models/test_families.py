@@ -99,14 +99,18 @@ def test_conv_vae_follows_the_classic_layout() -> None:
     assert nets32["decoder"].dense[0].out_features == 8 * 8 * 32
 
 
-def test_cgan_generator_depends_on_the_label() -> None:
+def test_cgan_networks_depend_on_the_label() -> None:
     nets = _build("cgan", 32)
-    g = nets["generator"].eval()
+    g, d = nets["generator"].eval(), nets["discriminator"].eval()
     z = torch.randn(1, 8).repeat(4, 1)
     out = g(z, torch.arange(4))
     assert not torch.allclose(out[0], out[1])
+    scores = d(out[:1].repeat(4, 1, 1, 1), torch.arange(4))  # one image, four labels
+    assert len(set(scores.tolist())) == 4
     with pytest.raises(ValueError, match="labels"):
         g(z, None)
+    with pytest.raises(ValueError, match="labels"):
+        d(out, None)
 
 
 @pytest.mark.parametrize("name", ["wgan", "wgan-gp"])

@@ -2,8 +2,11 @@
 
 The generator grows a 4x4 (or 7x7 for 28 px) map by transposed-conv stages of stride 2, halving the
 feature maps each stage; the discriminator mirrors it with strided convs. Both optionally take a
-class label (used by the conditional family): the generator concatenates a label embedding to z,
-the discriminator adds a projection term (Miyato & Koyama 2018).
+class label (used by the conditional family): the generator concatenates a label embedding to z;
+the discriminator reads one-hot label maps beside the image channels (as in the first conditional
+GANs, Mirza & Osindero 2014) and adds a projection term on its last features (Miyato & Koyama
+2018). The input maps let it relate class and shape from the first layer: with the projection
+alone, on `shapes`, class agreement grew far slower and samples within a class were near copies.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class Discriminator(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         start, k = stages_for(cfg.resolution)
+
         def norm(m: nn.Module) -> nn.Module:
             # Initialise before spectral norm: afterwards .weight is a computed tensor, and
             # init_weights would write into a temporary and leave the real weights untouched.
@@ -85,7 +89,7 @@ class Discriminator(nn.Module):
 
         ch = cfg.width
         layers: list[nn.Module] = [
-            norm(nn.Conv2d(cfg.channels, ch, 4, 2, 1, bias=False)),
+            norm(nn.Conv2d(cfg.channels + cfg.num_classes, ch, 4, 2, 1, bias=False)),
             nn.LeakyReLU(0.2, True),
         ]
         for _ in range(k - 1):
@@ -108,6 +112,14 @@ class Discriminator(nn.Module):
                 init_weights(m)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes:
+            # Without labels the maps stay zero, so the feature layers still run (and can be
+            # inspected, e.g. to dream through them) before the projection asks for labels.
+            n, _, height, width = x.shape
+            maps = x.new_zeros(n, self.num_classes, height, width)
+            if labels is not None:
+                maps[torch.arange(n, device=x.device), labels] = 1
+            x = torch.cat([x, maps], dim=1)
         h = self.features(x)
         out = self.head(h).flatten(1).sum(1)
         if self.num_classes:
