@@ -14,7 +14,7 @@ from latentstudio.models import ModelConfig
 from latentstudio.models.dcgan import Discriminator
 from latentstudio.objectives.adversarial import discriminator_loss, generator_loss
 from latentstudio.objectives.kl import kl_normal
-from latentstudio.objectives.penalties import clip_weights, gradient_penalty
+from latentstudio.objectives.penalties import clip_weights, gradient_penalty, r1_penalty
 
 
 # ----- KL
@@ -88,6 +88,24 @@ def test_gradient_penalty_matches_a_hand_computed_interpolate() -> None:
     alpha = torch.rand(4, 1, generator=torch.Generator().manual_seed(3))
     x_hat = alpha * real + (1 - alpha) * fake
     assert gp.item() == pytest.approx(((x_hat.norm(dim=1) - 1) ** 2).mean().item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("norm", [0.5, 3.0])
+def test_r1_penalty_is_the_squared_gradient_norm_on_real_images(norm: float) -> None:
+    real = torch.randn(5, 3, 4, 4).requires_grad_(True)
+    critic = LinearCritic((3, 4, 4), norm)
+    assert r1_penalty(real, critic(real)).item() == pytest.approx(norm ** 2, rel=1e-5)
+    # sum(x^2) / 2 has gradient x: the penalty is the mean squared norm of the images
+    assert r1_penalty(real, (real * real).flatten(1).sum(1) / 2).item() == pytest.approx(
+        real.detach().flatten(1).square().sum(1).mean().item(), rel=1e-5)
+
+
+def test_r1_penalty_trains_the_discriminator_weights() -> None:
+    torch.manual_seed(0)
+    critic = Discriminator(ModelConfig(resolution=16, width=8))
+    real = torch.randn(4, 3, 16, 16).requires_grad_(True)
+    r1_penalty(real, critic(real)).backward()
+    assert critic.features[0].weight.grad.abs().sum() > 0
 
 
 # ----- clipping

@@ -198,6 +198,15 @@ def test_wgan_gp_step_adds_the_weighted_penalty() -> None:
     assert out["loss_d"].item() == pytest.approx(expected.item(), rel=1e-4, abs=1e-5)
 
 
+def test_r1_step_adds_half_gamma_times_the_penalty() -> None:
+    out = _step("dcgan", r1=4.0)[0](_batch(), None, 0)
+    plain = _step("dcgan")[0](_batch(), None, 0)  # same weights, same batch, no penalty
+    assert out["r1"] > 0 and "r1" not in plain
+    assert out["loss_d"].item() == pytest.approx(plain["loss_d"].item() + 2.0 * out["r1"].item(), rel=1e-4)
+    with pytest.raises(UserError, match="r1"):
+        TrainConfig(r1=-1)
+
+
 def test_generator_updates_once_every_n_critic_steps() -> None:
     step, nets = _step("wgan-gp")  # n_critic 5
     G = nets["generator"]

@@ -38,6 +38,7 @@ HELP = {
     "label_smoothing": "one-sided label smoothing for real images, e.g. 0.1",
     "label_noise": "fraction of discriminator labels flipped, e.g. 0.05",
     "instance_noise": "std of Gaussian noise on discriminator inputs, annealed to 0",
+    "r1": "R1 penalty weight on real images' discriminator gradients, e.g. 1 (steadies GANs)",
     "ema": "keep an exponential moving average of the generator, e.g. 0.999",
     "augment": "none or diffaug (for small datasets of a few hundred images)",
     "recon": "VAE reconstruction loss: bce or mse",

@@ -21,6 +21,13 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     return ((norm - 1) ** 2).mean()
 
 
+def r1_penalty(real: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """R1 penalty E[||grad D(x)||^2] on real images (Mescheder et al. 2018); `real` must
+    require grad and `scores` be D's outputs on it. Half the paper's gamma goes in the weight."""
+    (grad,) = torch.autograd.grad(scores.sum(), real, create_graph=True)
+    return grad.float().flatten(1).square().sum(1).mean()
+
+
 @torch.no_grad()
 def clip_weights(module: nn.Module, clip: float) -> None:
     """Clamp every parameter of `module` into [-clip, clip] (the original WGAN, Arjovsky et al. 2017)."""

@@ -41,6 +41,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     label_noise: float = 0.0
     instance_noise: float = 0.0
+    r1: float = 0.0  # weight gamma of the R1 penalty on real images (Mescheder et al. 2018)
     ema: float | None = None
     augment: Literal["none", "diffaug"] = "none"
     # VAE settings.
@@ -83,8 +84,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not 0 <= value < 0.5:
                 raise UserError(f"--{name.replace('_', '-')} must be in [0, 0.5), got {value}")
-        if self.instance_noise < 0 or self.beta < 0 or self.kl_warmup < 0:
-            raise UserError("--instance-noise, --beta and --kl-warmup must not be negative")
+        if self.instance_noise < 0 or self.r1 < 0 or self.beta < 0 or self.kl_warmup < 0:
+            raise UserError("--instance-noise, --r1, --beta and --kl-warmup must not be negative")
         if self.ema is not None and not 0 < self.ema < 1:
             raise UserError(f"--ema must be in (0, 1), e.g. 0.999; got {self.ema}")
         if self.gp_weight is not None and self.gp_weight < 0:

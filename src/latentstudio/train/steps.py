@@ -18,7 +18,7 @@ from torch import nn
 
 from latentstudio.objectives.adversarial import discriminator_loss, generator_loss
 from latentstudio.objectives.kl import kl_normal
-from latentstudio.objectives.penalties import clip_weights, gradient_penalty
+from latentstudio.objectives.penalties import clip_weights, gradient_penalty, r1_penalty
 from latentstudio.train.augment import AUGMENTS
 from latentstudio.train.config import TrainConfig
 from latentstudio.train.ema import EMA
@@ -221,10 +221,19 @@ class AdversarialStep(_Step):
         with self.autocast(), torch.set_grad_enabled(update_g):
             fake = self.G(z, y)
         with self.autocast():
-            d_real = self.D(self._d_input(real, step), y)
+            real_in = self._d_input(real, step)
+            if cfg.r1:  # double backward: not through torch.compile
+                real_in = real_in.detach().requires_grad_(True)
+                d_real = _eager(self.D)(real_in, y)
+            else:
+                d_real = self.D(real_in, y)
             d_fake = self.D(self._d_input(fake.detach(), step), y)
             real_t, fake_t = self._targets(n)
             loss_d = discriminator_loss(cfg.loss, d_real.float(), d_fake.float(), real_t, fake_t)
+            if cfg.r1:
+                r1 = r1_penalty(real_in, d_real)
+                out["r1"] = r1.detach()
+                loss_d = loss_d + cfg.r1 / 2 * r1
             if cfg.gp_weight:
                 gp = gradient_penalty(lambda x: _eager(self.D)(x, y), real, fake, self.gen)
                 out["gp"] = gp.detach()
