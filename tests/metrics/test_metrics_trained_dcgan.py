@@ -3,7 +3,7 @@ an untrained one and a deliberately corrupted "generator" (real held-out shapes 
 channels rotated: right shapes, wrong colours) on FID, KID, precision, recall, density and
 coverage; and its memorisation score must be low, since 6000 images exceed what it can store.
 
-The DCGAN is trained like `latentstudio demo` (12 epochs of shapes:6000). Observed: after only
+The DCGAN is trained exactly like `latentstudio demo` (its settings are imported). Observed: after only
 10 epochs of shapes:3000 (460 steps) its blurry samples scored FID (lite0) 256, worse than the
 untrained generator (225) and far worse than the wrong colours (19), so this checks that the
 trainer reaches useful quality, not just the metrics.
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from latentstudio.commands.train import DEMO
 from latentstudio.data.shapes import make_shapes
 from latentstudio.metrics.evaluate import EvalConfig, evaluate_images
 from latentstudio.metrics.extractors import build_extractor
@@ -24,14 +25,13 @@ from latentstudio.train.loop import train
 from latentstudio.train.run import load_run
 
 N = 1000
-SETTINGS = dict(model="dcgan", data="shapes:6000", resolution=32, width=32, batch_size=64,
-                preview_every=100, seed=0, device="auto")
+SETTINGS = {**DEMO, "preview_every": 100, "device": "auto"}
 
 
 @pytest.mark.slow
 def test_trained_dcgan_beats_untrained_and_wrong_colours(tmp_path: Path) -> None:
-    trained = load_run(train(TrainConfig(epochs=12, out=str(tmp_path / "trained"), **SETTINGS)))
-    untrained = load_run(train(TrainConfig(steps=1, out=str(tmp_path / "untrained"), **SETTINGS),
+    trained = load_run(train(TrainConfig(**SETTINGS, out=str(tmp_path / "trained"))))
+    untrained = load_run(train(TrainConfig(**{**SETTINGS, "steps": 1}, out=str(tmp_path / "untrained")),
                                progress=False))
     real = trained.dataset()
     wrong_colours = make_shapes(N, 32, seed=99).images[:, [1, 2, 0]]  # held out, RGB -> GBR

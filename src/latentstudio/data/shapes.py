@@ -1,7 +1,12 @@
 """The built-in dataset: Kandinsky-like compositions of coloured shapes, made from a seed.
 
-Each image has a plain background, one large "dominant" shape that gives its label, and up to two
-small accent shapes of other kinds. No download; the same seed gives the same images.
+Each image is a sheet of paper with one large "dominant" shape near the centre, which gives its
+label, and up to two small accent shapes of other kinds scattered around it. No download; the same
+seed gives the same images.
+
+The dominant shape is upright (tilted at most ~9 degrees; lines rise to the right) on one paper
+colour, so that a small GAN learns the four classes within minutes on a CPU. With free rotation,
+anywhere on six backgrounds, DCGAN still drew coloured blobs after 3,000 steps.
 """
 
 from __future__ import annotations
@@ -20,15 +25,14 @@ CLASSES = ["circle", "square", "triangle", "line"]
 DEFAULT_COUNT = 10000
 _SUPERSAMPLE = 2  # draw larger, then downsample, for smooth edges at tiny sizes
 
-_BACKGROUNDS = np.array(
-    [[245, 240, 225], [235, 228, 210], [30, 35, 50], [200, 215, 230], [250, 250, 250], [60, 60, 60]]
+_PAPER = (245, 240, 225)
+_PALETTE = np.array(  # red, blue, yellow, black, green, orange
+    [[220, 40, 40], [30, 70, 180], [250, 200, 30], [20, 20, 20], [40, 150, 90], [240, 120, 30]]
 )
-_PALETTE = np.array(
-    [
-        [220, 40, 40], [30, 70, 180], [250, 200, 30], [20, 20, 20], [40, 150, 90],
-        [240, 120, 30], [150, 50, 160], [90, 180, 220], [200, 200, 200], [255, 90, 150],
-    ]
-)
+# Angle of each class's upright pose in _draw's parametrisation: a square with horizontal
+# edges, a triangle pointing up, a line rising to the right.
+_UPRIGHT = {0: 0.0, 1: math.pi / 4, 2: -math.pi / 2, 3: -math.pi / 4}
+_TILT = 0.15  # radians either way
 
 
 def _draw(draw: ImageDraw.ImageDraw, kind: int, cx: float, cy: float, size: float, angle: float,
@@ -37,7 +41,7 @@ def _draw(draw: ImageDraw.ImageDraw, kind: int, cx: float, cy: float, size: floa
     if kind == 0:
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=color)
     elif kind == 1:
-        pts = [(cx + r * math.cos(angle + k * math.pi / 2) * 1.0, cy + r * math.sin(angle + k * math.pi / 2))
+        pts = [(cx + r * math.cos(angle + k * math.pi / 2), cy + r * math.sin(angle + k * math.pi / 2))
                for k in range(4)]
         draw.polygon(pts, fill=color)
     elif kind == 2:
@@ -46,27 +50,24 @@ def _draw(draw: ImageDraw.ImageDraw, kind: int, cx: float, cy: float, size: floa
         draw.polygon(pts, fill=color)
     else:
         dx, dy = r * math.cos(angle), r * math.sin(angle)
-        draw.line([cx - dx, cy - dy, cx + dx, cy + dy], fill=color, width=max(2, int(size / 7)))
+        draw.line([cx - dx, cy - dy, cx + dx, cy + dy], fill=color, width=max(2, int(size / 6)))
 
 
 def render_shape_image(rng: np.random.Generator, resolution: int) -> tuple[Image.Image, int]:
     """One composition and its label (the index of its dominant shape in CLASSES)."""
     s = resolution * _SUPERSAMPLE
-    bg_i = rng.integers(len(_BACKGROUNDS))
-    img = Image.new("RGB", (s, s), tuple(int(v) for v in _BACKGROUNDS[bg_i]))
+    img = Image.new("RGB", (s, s), _PAPER)
     draw = ImageDraw.Draw(img)
     label = int(rng.integers(len(CLASSES)))
-    colors = rng.permutation(len(_PALETTE))
-    colors = [c for c in colors if np.abs(_PALETTE[c] - _BACKGROUNDS[bg_i]).sum() > 120]
+    colors = [tuple(int(v) for v in _PALETTE[c]) for c in rng.permutation(len(_PALETTE))]
     for j in range(int(rng.integers(0, 3))):  # small accents first, so the big shape sits on top
         kind = int(rng.choice([k for k in range(len(CLASSES)) if k != label]))
-        size = s * rng.uniform(0.12, 0.22)
-        _draw(draw, kind, rng.uniform(0.15, 0.85) * s, rng.uniform(0.15, 0.85) * s, size,
-              rng.uniform(0, 2 * math.pi), tuple(int(v) for v in _PALETTE[colors[1 + j]]))
-    size = s * rng.uniform(0.5, 0.72)
-    margin = size / 2 * 0.9
-    cx, cy = rng.uniform(margin, s - margin), rng.uniform(margin, s - margin)
-    _draw(draw, label, cx, cy, size, rng.uniform(0, 2 * math.pi), tuple(int(v) for v in _PALETTE[colors[0]]))
+        _draw(draw, kind, rng.uniform(0.15, 0.85) * s, rng.uniform(0.15, 0.85) * s,
+              s * rng.uniform(0.12, 0.2), rng.uniform(0, 2 * math.pi), colors[1 + j])
+    size = s * rng.uniform(0.55, 0.7)
+    cx, cy = s * (0.5 + rng.uniform(-0.06, 0.06)), s * (0.5 + rng.uniform(-0.06, 0.06))
+    angle = _UPRIGHT[label] + rng.uniform(-_TILT, _TILT)
+    _draw(draw, label, cx, cy, size, angle, colors[0])
     return img.resize((resolution, resolution), Image.LANCZOS), label
 
 
