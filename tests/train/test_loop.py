@@ -88,3 +88,34 @@ def test_sample_from_run(tmp_path: Path) -> None:
     a, b = run.sample(5, seed=1), run.sample(5, seed=1)
     assert a.shape == (5, 3, 32, 32) and torch.equal(a, b)
     assert not torch.equal(a, run.sample(5, seed=2))
+
+
+def test_checkpoint_keeps_only_the_training_gpus_generator(tmp_path: Path, monkeypatch) -> None:
+    """A CPU run on a machine with GPUs never queries them; a CUDA run saves its own device's
+    generator, and a 0.1.0 checkpoint (one state per GPU) restores the right one."""
+    from latentstudio.train import checkpoint
+
+    calls: list[tuple] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: calls.append(("all",)))
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda d: calls.append(("get", d)) or torch.ones(3))
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, d: calls.append(("set", s.tolist(), d)))
+    kwargs = dict(models={}, step_state={}, config={}, progress={})
+    checkpoint.save_checkpoint(tmp_path / "cpu.pt", device=torch.device("cpu"), **kwargs)
+    assert "cuda" not in load_checkpoint(tmp_path / "cpu.pt")["rng"] and calls == []
+
+    gpu = torch.device("cuda", 1)
+    checkpoint.save_checkpoint(tmp_path / "gpu.pt", device=gpu, **kwargs)
+    payload = load_checkpoint(tmp_path / "gpu.pt")
+    assert calls == [("get", gpu)] and payload["rng"]["cuda"].tolist() == [1, 1, 1]
+    calls.clear()
+    checkpoint.restore_rng(payload, torch.device("cpu"))
+    assert calls == []
+    checkpoint.restore_rng(payload, gpu)
+    assert calls == [("set", [1, 1, 1], gpu)]
+
+    calls.clear()
+    old = {"rng": {"torch": torch.get_rng_state(), "cuda": [torch.zeros(2), torch.full((2,), 7)]}}
+    checkpoint.restore_rng(old, gpu)
+    checkpoint.restore_rng(old, torch.device("cuda", 5))  # fewer GPUs now: nothing to restore
+    assert calls == [("set", [7, 7], gpu)]

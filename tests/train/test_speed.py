@@ -165,9 +165,14 @@ def test_train_speed_benchmark_quick(tmp_path: Path) -> None:
     (row,) = saved["results"]
     assert row["batch"] == 8 and row["baseline_images_per_s"] > 0 and row["latentstudio_images_per_s"] > 0
     assert row["ratio"] == pytest.approx(row["latentstudio_images_per_s"] / row["baseline_images_per_s"])
-    assert 0 < row["mfu_latentstudio"] < 1
     # Same layers; fewer FLOPs for latentstudio (no discriminator weight gradients in the G update).
     f = saved["flops_per_image"]
+    # MFU against the matmul rate measured in the same run. No "< 1" bound: the quick run's tiny
+    # matmul, timed while other work loads the machine, can under-measure the peak.
+    rate = saved["matmul"]["tflops"] * 1e12
+    assert row["mfu_latentstudio"] > 0
+    assert row["mfu_latentstudio"] == pytest.approx(row["latentstudio_images_per_s"] * f["latentstudio"] / rate)
+    assert row["mfu_baseline"] == pytest.approx(row["baseline_images_per_s"] * f["baseline"] / rate)
     assert 0.8 * f["baseline"] < f["latentstudio"] < f["baseline"]
     assert "| 8 |" in (tmp_path / "train_speed_cpu.md").read_text()
 

@@ -14,8 +14,13 @@ FORMAT = 1
 
 
 def save_checkpoint(path: str | Path, *, models: dict[str, torch.nn.Module], step_state: dict[str, Any],
-                    config: dict[str, Any], progress: dict[str, Any]) -> Path:
-    """Write models, optimiser/EMA/RNG state, the config and loop position to `path` atomically."""
+                    config: dict[str, Any], progress: dict[str, Any],
+                    device: torch.device | None = None) -> Path:
+    """Write models, optimiser/EMA/RNG state, the config and loop position to `path` atomically.
+
+    Of the CUDA generators only the training device's is saved: querying every GPU would open a
+    context on each, and a list per GPU could not be restored on a machine with fewer of them.
+    """
     payload = {
         "format": FORMAT,
         "version": __version__,
@@ -25,8 +30,8 @@ def save_checkpoint(path: str | Path, *, models: dict[str, torch.nn.Module], ste
         "progress": progress,
         "rng": {"torch": torch.get_rng_state()},
     }
-    if torch.cuda.is_available():
-        payload["rng"]["cuda"] = torch.cuda.get_rng_state_all()
+    if device is not None and device.type == "cuda":
+        payload["rng"]["cuda"] = torch.cuda.get_rng_state(device)
     return atomic.save_torch(path, payload)
 
 
@@ -59,7 +64,15 @@ def load_models(models: dict[str, torch.nn.Module], payload: dict[str, Any], sou
                             f"{saved_model!r} with other settings (resolution, width, latent size)") from None
 
 
-def restore_rng(payload: dict[str, Any]) -> None:
+def restore_rng(payload: dict[str, Any], device: torch.device | None = None) -> None:
+    """Restore the CPU generator, and the CUDA generator of `device` when it trains on a GPU."""
     torch.set_rng_state(payload["rng"]["torch"])
-    if "cuda" in payload["rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(payload["rng"]["cuda"])
+    state = payload["rng"].get("cuda")
+    if state is None or device is None or device.type != "cuda":
+        return
+    if isinstance(state, (list, tuple)):  # written by 0.1.0 for every GPU
+        index = device.index or 0
+        if index >= len(state):
+            return
+        state = state[index]
+    torch.cuda.set_rng_state(state, device)

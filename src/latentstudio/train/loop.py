@@ -200,7 +200,7 @@ class Trainer:
             # open a CUDA context on every GPU from every process.
             torch.set_rng_state(payload["rng"]["torch"])
         else:
-            restore_rng(payload)
+            restore_rng(payload, self.device)
         p = payload["progress"]
         self.step, self.epoch, self.batch_in_epoch = p["step"], p["epoch"], p["batch_in_epoch"]
         self.elapsed, self.divergences = p.get("elapsed", 0.0), p.get("divergences", 0)
@@ -216,7 +216,7 @@ class Trainer:
                     "elapsed": self.elapsed, "divergences": self.divergences}
         return save_checkpoint(path, models=dict(self.models),
                                step_state=self.step_fn.state_dict(), config=self.config.to_dict(),
-                               progress=progress)
+                               progress=progress, device=self.device)
 
     # ----- sampling
     def _preview_labels(self) -> torch.Tensor | None:
