@@ -7,8 +7,10 @@ The DCGAN is trained exactly like `latentstudio demo` (its settings are imported
 2026-11-29 (2 CPU cores): trained FID (lite0) 190, untrained 233, wrong colours 40; precision,
 recall, density and coverage 0.0 for both generators (0.13-0.16 for the wrong colours). So this
 still FAILS: the demo's samples show the shapes to the eye, but their soft edges keep them off the
-real manifold in lite0 features. It checks that the trainer reaches useful quality, not just the
-metrics; a longer or GPU run is the way to make it pass, not a looser bar.
+real manifold in lite0 features. Training 3x longer (72 epochs) did not help: the samples were
+best near epoch 48, then collapsed to noise once the instance noise had annealed away (FID 357).
+It checks that the trainer reaches useful quality, not just the metrics; a better-trained
+generator is the way to make it pass, not a looser bar.
 """
 
 from __future__ import annotations
