@@ -3,18 +3,14 @@
 The weights were converted from TensorFlow's EfficientNet-Lite, whose preprocessing is
 (pixel - 127) / 128, i.e. inputs in [-1, 1] at 224 x 224, the range our images already use
 (checked: ImageNet test photos are classified more confidently this way than with ImageNet
-mean/std). Features are the 1280-d global average pool after the head convolution. The network
-is loaded by `latentstudio.dream.lite0`, shared with DeepDream.
+mean/std). Features are the 1280-d global average pool after the head convolution of the network
+that `latentstudio.dream.lite0.load_lite0` loads (shared with DeepDream).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-
-from latentstudio.dream.lite0 import lite0_weights_path, load_lite0
-
-__all__ = ["Lite0Features", "load_lite0", "lite0_weights_path"]
 
 
 class Lite0Features(nn.Module):
