@@ -71,7 +71,7 @@ def restore_rng(payload: dict[str, Any], device: torch.device | None = None) -> 
     if state is None or device is None or device.type != "cuda":
         return
     if isinstance(state, (list, tuple)):  # written by 0.1.0 for every GPU
-        index = device.index or 0
+        index = device.index if device.index is not None else torch.cuda.current_device()
         if index >= len(state):
             return
         state = state[index]

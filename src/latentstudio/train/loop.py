@@ -196,8 +196,8 @@ class Trainer:
         load_models(self.models, payload, str(self.run_dir))
         self.step_fn.load_state_dict(payload["step_state"])
         if self.world.distributed:
-            # Each rank draws its own noise anyway; restoring every GPU's CUDA RNG state would
-            # open a CUDA context on every GPU from every process.
+            # Only rank 0's generators were saved, and each rank draws its own noise anyway:
+            # restoring rank 0's CUDA generator on every rank's GPU would not make them exact.
             torch.set_rng_state(payload["rng"]["torch"])
         else:
             restore_rng(payload, self.device)
