@@ -23,14 +23,7 @@ from latentstudio.train.loop import Trainer, resolve_config, train
 from latentstudio.train.steps import AdversarialStep, VAEStep
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _step(model: str = "dcgan", total_steps: int = 100, **settings: Any):
