@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from conftest import make_tiny_extractor
 
 from latentstudio.data.shapes import make_shapes
-from latentstudio.metrics.extractors import extract_features
+from latentstudio.metrics.extractors import Extractor, extract_features
 from latentstudio.metrics.memorisation import memorisation_score, pixel_vectors
 
 
@@ -21,7 +20,7 @@ def test_copies_score_high_and_fresh_samples_low_on_features() -> None:
     assert low.score < 0.05 and 0.7 < low.median_ratio < 1.5
 
 
-def test_copies_score_high_and_fresh_samples_low_on_images() -> None:
+def test_copies_score_high_and_fresh_samples_low_on_images(tiny_extractor: Extractor) -> None:
     # A "generator" that returns training images plus small noise, against new images from the
     # same distribution (shapes drawn with another seed), seen through an extractor.
     train = make_shapes(256, 16, seed=0).images
@@ -30,7 +29,7 @@ def test_copies_score_high_and_fresh_samples_low_on_images() -> None:
     noisy = (train[picks].float() + 4 * torch.randn(96, 3, 16, 16, generator=gen)).clamp(0, 255)
     noisy = noisy.round().to(torch.uint8)
     fresh = make_shapes(96, 16, seed=1).images
-    ext = make_tiny_extractor()
+    ext = tiny_extractor
     f_train = extract_features(ext, train, progress=False)
     copying = memorisation_score(f_train, extract_features(ext, noisy, progress=False))
     honest = memorisation_score(f_train, extract_features(ext, fresh, progress=False))
