@@ -55,6 +55,14 @@ def test_labels_name_the_extractor() -> None:
     text = format_result(result)
     assert "FID (lite0)" in text and "lower is better" in text and "precision (lite0)" in text
     assert "memorisation (pixels)" in text
+    assert "note:" not in text
+
+
+def test_small_images_suggest_the_domain_extractor() -> None:
+    info = {"resolution": 32}
+    assert "--extractor domain" in format_result(EvalResult("lite0", {"fid": 1.0}, 9, 9, 0, info))
+    assert "note:" not in format_result(EvalResult("domain", {"fid": 1.0}, 9, 9, 0, info))
+    assert "note:" not in format_result(EvalResult("lite0", {"fid": 1.0}, 9, 9, 0, {"resolution": 64}))
 
 
 def test_bad_settings_are_user_errors() -> None:
