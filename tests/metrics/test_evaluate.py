@@ -48,6 +48,12 @@ def test_float_images_in_minus1_1_score_like_uint8(tiny_extractor: object) -> No
     assert a == pytest.approx(b, rel=1e-5)
 
 
+def test_kid_std_only_when_there_are_several_subsets(tiny_extractor: object) -> None:
+    real, fake = make_shapes(48, 16, seed=0), make_shapes(48, 16, seed=1).images
+    config = EvalConfig(**{**SMALL, "metrics": ("kid",), "kid_subset_size": 1000})
+    assert set(evaluate_images(real, fake, config).values) == {"kid"}
+
+
 def test_labels_name_the_extractor() -> None:
     assert metric_label("fid", "lite0") == "FID (lite0)"
     result = EvalResult("lite0", {"fid": 12.5, "precision": 0.5, "memorisation_px": 0.0}, 100, 100, 0)

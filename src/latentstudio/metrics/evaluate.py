@@ -102,7 +102,8 @@ def _fid(real: RealFeatures, fake: np.ndarray, cfg: EvalConfig) -> dict[str, flo
 @register_metric("kid")
 def _kid(real: RealFeatures, fake: np.ndarray, cfg: EvalConfig) -> dict[str, float]:
     r = kernel_distance(real.features, fake, cfg.kid_subsets, cfg.kid_subset_size, cfg.seed)
-    return {"kid": r.mean, "kid_std": r.std}
+    # One subset (both sets no larger than a subset) has no spread: a std of 0 would read as certainty.
+    return {"kid": r.mean, "kid_std": r.std} if r.subsets > 1 else {"kid": r.mean}
 
 
 @register_metric("pr")
