@@ -45,7 +45,7 @@ else
 fi
 # The timed benchmarks run alone, one after another: each measures its baseline in the same run.
 part train-speed 150 python3 benchmarks/train_speed.py "${speed[@]}"
-part dream-speed 90 python3 benchmarks/dream_speed.py "${dream[@]}"
+part dream-speed 110 python3 benchmarks/dream_speed.py "${dream[@]}"
 part feature-speed 60 python3 benchmarks/feature_speed.py "${features[@]}"
 # Then the untimed checks side by side: the memory check reads each process's own peak
 # (torch.cuda.max_memory_allocated), which other processes do not change; the zoo sheet's
