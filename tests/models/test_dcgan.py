@@ -1,4 +1,5 @@
-"""DCGAN networks: shapes at every supported resolution, conditional inputs, bad resolutions."""
+"""DCGAN networks: shapes at every supported resolution, conditional inputs, spectral norm, bad
+resolutions."""
 
 import pytest
 import torch
@@ -33,3 +34,23 @@ def test_conditional_inputs_change_the_output() -> None:
 def test_unsupported_resolution_is_a_user_error(resolution: int) -> None:
     with pytest.raises(UserError, match="28, 32, 64 or 128"):
         get_family("dcgan").build(ModelConfig(resolution=resolution, width=8))
+
+
+@pytest.mark.parametrize("family", ["dcgan", "gan-dense"])
+def test_spectral_norm_bounds_every_discriminator_layer(family: str) -> None:
+    torch.manual_seed(0)
+    cfg = ModelConfig(resolution=32, channels=3, latent_dim=16, width=8, spectral_norm=True)
+    d = get_family(family).build(cfg)["discriminator"]
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+    x = torch.randn(4, 3, 32, 32)
+    for _ in range(30):  # each training-mode call runs one power iteration
+        d(x)
+    layers = [m for m in d.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert layers and all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for m in layers)
+    for m in layers:
+        w = m.weight.detach()
+        sigma = torch.linalg.matrix_norm(w.reshape(w.shape[0], -1), ord=2)
+        assert sigma == pytest.approx(1.0, abs=0.02), m
+    plain = get_family(family).build(ModelConfig(resolution=32, channels=3, latent_dim=16, width=8))
+    w = next(m for m in plain["discriminator"].modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)).weight
+    assert torch.linalg.matrix_norm(w.detach().reshape(w.shape[0], -1), ord=2) != pytest.approx(1.0, abs=0.02)

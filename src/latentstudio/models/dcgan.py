@@ -88,13 +88,14 @@ class Discriminator(nn.Module):
             return _sn(m) if cfg.spectral_norm else m
 
         ch = cfg.width
+        batch_norm = cfg.batch_norm and not cfg.spectral_norm  # spectral norm replaces it
         layers: list[nn.Module] = [
             norm(nn.Conv2d(cfg.channels + cfg.num_classes, ch, 4, 2, 1, bias=False)),
             nn.LeakyReLU(0.2, True),
         ]
         for _ in range(k - 1):
-            layers.append(norm(nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=not cfg.batch_norm)))
-            if cfg.batch_norm and not cfg.spectral_norm:
+            layers.append(norm(nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=not batch_norm)))
+            if batch_norm:
                 layers.append(nn.BatchNorm2d(ch * 2))
             layers.append(nn.LeakyReLU(0.2, True))
             ch *= 2
