@@ -223,7 +223,8 @@ def format_result(result: EvalResult) -> str:
     width = max(len(r[0]) for r in rows)
     head = f"{result.n_fake} generated vs {result.n_real} real images, seed {result.seed}"
     lines = [head] + [f"  {a:<{width}}  {b:>9}  ({c})" for a, b, c in rows]
-    if result.extractor != "domain" and result.info.get("resolution", SMALL_IMAGES + 1) <= SMALL_IMAGES:
-        lines.append(f"note: at {result.info['resolution']} px, {result.extractor} features mostly "
+    resolution = result.info.get("resolution")
+    if result.extractor != "domain" and resolution is not None and resolution <= SMALL_IMAGES:
+        lines.append(f"note: at {resolution} px, {result.extractor} features mostly "
                      "measure pixel texture; compare runs with --extractor domain too")
     return "\n".join(lines)
