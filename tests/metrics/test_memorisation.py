@@ -29,10 +29,9 @@ def test_copies_score_high_and_fresh_samples_low_on_images(tiny_extractor: Extra
     noisy = (train[picks].float() + 4 * torch.randn(96, 3, 16, 16, generator=gen)).clamp(0, 255)
     noisy = noisy.round().to(torch.uint8)
     fresh = make_shapes(96, 16, seed=1).images
-    ext = tiny_extractor
-    f_train = extract_features(ext, train, progress=False)
-    copying = memorisation_score(f_train, extract_features(ext, noisy, progress=False))
-    honest = memorisation_score(f_train, extract_features(ext, fresh, progress=False))
+    f_train = extract_features(tiny_extractor, train, progress=False)
+    copying = memorisation_score(f_train, extract_features(tiny_extractor, noisy, progress=False))
+    honest = memorisation_score(f_train, extract_features(tiny_extractor, fresh, progress=False))
     assert copying.score > 0.9, copying
     assert honest.score < 0.2, honest
     px_train = pixel_vectors(train)
