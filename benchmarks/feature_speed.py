@@ -37,8 +37,8 @@ def make_extractor(name: str, device: str, channels_last: bool,
                    inception_weights: str | None) -> Extractor:
     """The extractor as the library builds it, with its weights but a chosen memory layout."""
     if name == "lite0":
-        from latentstudio.dream.lite0 import load_lite0
         from latentstudio.metrics.extractors.lite0 import Lite0Features
+        from latentstudio.models.lite0 import load_lite0
 
         net, dim, size = Lite0Features(load_lite0()), 1280, 224
     elif name == "inception":

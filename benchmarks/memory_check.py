@@ -29,8 +29,8 @@ from typing import Any
 import torch
 
 from latentstudio.models import FAMILIES, get_family
-from latentstudio.train.config import TrainConfig
-from latentstudio.train.loop import Trainer, model_config_for, resolve_config
+from latentstudio.train.config import TrainConfig, model_config_for, resolve_config
+from latentstudio.train.loop import Trainer
 from latentstudio.train.memory import estimate_memory, format_bytes, step_memory
 
 RESULTS = Path(__file__).parent / "results"
@@ -50,7 +50,7 @@ def measure_cuda(cfg: TrainConfig, data_count: int, tmp: Path) -> int:
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
             real, labels = next(batches)
-            trainer.step_fn(real, labels, i)
+            trainer.updater(real, labels, i)
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated()
     finally:

@@ -48,9 +48,9 @@ from latentstudio.data.shapes import make_shapes
 from latentstudio.images import to_pil
 from latentstudio.models import get_family
 from latentstudio.train.callbacks import Callback
-from latentstudio.train.config import TrainConfig
-from latentstudio.train.loop import Trainer, model_config_for, resolve_config
-from latentstudio.train.steps import STEPS
+from latentstudio.train.config import TrainConfig, model_config_for, resolve_config
+from latentstudio.train.loop import Trainer
+from latentstudio.train.steps import AdversarialStep
 
 RESULTS = Path(__file__).parent / "results"
 RESOLUTION, NZ = 64, 100
@@ -229,7 +229,7 @@ def ours_flops(width: int) -> tuple[float, int]:
     cfg = resolve_config(TrainConfig(model="dcgan", resolution=RESOLUTION, width=width,
                                      latent_dim=NZ, precision="fp32"), family)
     models = nn.ModuleDict(family.build(model_config_for(cfg, family, 3, 0)))
-    step = STEPS["gan"](models, cfg, torch.device("cpu"), 10)
+    step = AdversarialStep(models, cfg, torch.device("cpu"), 10)
     flops = flops_per_image(lambda n: step(torch.rand(n, 3, RESOLUTION, RESOLUTION) * 2 - 1, None, 0))
     return flops, sum(p.numel() for p in models.parameters())
 
@@ -330,7 +330,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ratio = statistics.median(o / b for o, b in zip(ourses, bases, strict=True))
             rows.append({
                 "batch": batch, "baseline_images_per_s": base, "latentstudio_images_per_s": ours,
-                "ratio": ratio, "precision": str(trainer.step_fn.dtype or "fp32").replace("torch.", ""),
+                "ratio": ratio, "precision": str(trainer.updater.dtype or "fp32").replace("torch.", ""),
                 "mfu_baseline": base * f_base / rate, "mfu_latentstudio": ours * f_ours / rate,
                 "baseline_runs": bases, "latentstudio_runs": ourses,
             })

@@ -30,9 +30,10 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
+from latentstudio.devices import resolve_device
 from latentstudio.models import FAMILIES, get_family
 from latentstudio.train.config import TrainConfig
-from latentstudio.train.loop import resolve_device, train
+from latentstudio.train.loop import train
 
 RESULTS = Path(__file__).parent / "results"
 QUICK = dict(data="shapes:48", resolution=32, width=8, latent_dim=8, batch_size=16, steps=3,

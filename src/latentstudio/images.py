@@ -7,7 +7,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 
@@ -20,8 +19,8 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 def from_uint8(x: torch.Tensor) -> torch.Tensor:
-    """uint8 images as float in [-1, 1]."""
-    return x.float() / 127.5 - 1.0
+    """uint8 images as float in [-1, 1] (a new tensor)."""
+    return x.to(torch.float32, copy=True).div_(127.5).sub_(1.0)
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
@@ -74,13 +73,3 @@ def save_gif(frames: Sequence[Image.Image], path: str | os.PathLike, fps: float 
                    duration=int(1000 / fps), loop=0 if loop else 1, optimize=False)
     return atomic.write_bytes(path, buf.getvalue())
 
-
-def load_image(path: str | os.PathLike, channels: int = 3) -> np.ndarray:
-    """An image file as a uint8 HxWxC array (EXIF orientation applied)."""
-    from PIL import ImageOps
-
-    with Image.open(path) as img:
-        img = ImageOps.exif_transpose(img)
-        img = img.convert("L" if channels == 1 else "RGB")
-        arr = np.asarray(img)
-    return arr[:, :, None] if arr.ndim == 2 else arr

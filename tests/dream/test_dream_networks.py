@@ -214,7 +214,7 @@ class TestLite0:
     def test_matches_the_package_module_exactly(self):
         from efficientnet_lite_pytorch import EfficientNet
 
-        from latentstudio.dream.lite0 import lite0_weights_path
+        from latentstudio.models.lite0 import lite0_weights_path
 
         ours = load_network("lite0").module
         theirs = EfficientNet.from_name("efficientnet-lite0", image_size=None)

@@ -14,7 +14,7 @@ from latentstudio.explore.render import render, render_canvas, render_random
 from latentstudio.images import to_uint8
 from latentstudio.models import ModelConfig, get_family
 from latentstudio.models.cppn import CPPNGenerator, coordinates, random_cppn
-from latentstudio.train.run import load_run
+from latentstudio.runs import load_run
 
 
 def test_family_builds_a_generator_with_the_gan_convention() -> None:
@@ -65,7 +65,7 @@ def test_render_command_library_on_a_cppn_run(cppn_run: Path, tmp_path: Path) ->
         assert im.size == (300, 200)
         big = np.asarray(im)
     run = load_run(cppn_run)
-    expected = to_uint8(run.generator.render(run.latents(1, 5), 300, 200))[0].permute(1, 2, 0).numpy()
+    expected = to_uint8(run.image_network.render(run.latents(1, 5), 300, 200))[0].permute(1, 2, 0).numpy()
     assert np.abs(big.astype(int) - expected).max() <= 1
 
 

@@ -13,7 +13,7 @@ from latentstudio.errors import UserError
 from latentstudio.explore.interpolate import interpolate, walk, walk_images, walk_labels
 from latentstudio.explore.latents import Keyframe, save_latent, slerp
 from latentstudio.images import to_uint8
-from latentstudio.train.run import load_run
+from latentstudio.runs import load_run
 
 
 def angle(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from latentstudio.errors import UserError
 from latentstudio.explore.latent_map import latent_map, plane
-from latentstudio.train.run import load_run
+from latentstudio.runs import load_run
 
 
 def test_latent_map_writes_a_scatter_with_every_point_and_a_manifold(vae_run: Path, tmp_path: Path) -> None:

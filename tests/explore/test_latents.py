@@ -20,7 +20,7 @@ from latentstudio.explore.latents import (
     split_keys,
     truncate,
 )
-from latentstudio.train.run import load_run
+from latentstudio.runs import load_run
 
 
 def chi_mean(d: int) -> float:

@@ -12,7 +12,7 @@ from latentstudio.errors import UserError
 from latentstudio.explore.latents import load_latent
 from latentstudio.explore.project import ProjectSettings, load_target, project, project_file
 from latentstudio.images import save_png, to_pil
-from latentstudio.train.run import load_run
+from latentstudio.runs import load_run
 
 
 def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ from latentstudio.explore.vectors import (
     vector_from_examples,
 )
 from latentstudio.images import make_grid
-from latentstudio.train.run import load_run
+from latentstudio.runs import load_run
 
 CIRCLE, LINE = 0, 3
 SLOW_CGAN_STEPS = 3000

@@ -12,8 +12,8 @@ import torch
 
 from latentstudio.data.shapes import make_shapes
 from latentstudio.errors import UserError
-from latentstudio.metrics.callback import EvalCallback
 from latentstudio.metrics.evaluate import EvalConfig
+from latentstudio.train.evaluation import EvalCallback
 
 
 class FakeTrainer:

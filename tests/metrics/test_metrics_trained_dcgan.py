@@ -31,9 +31,9 @@ from latentstudio.commands.train import DEMO
 from latentstudio.data.shapes import make_shapes
 from latentstudio.metrics.evaluate import EvalConfig, evaluate_images
 from latentstudio.metrics.extractors import build_extractor
+from latentstudio.runs import load_run
 from latentstudio.train.config import TrainConfig
 from latentstudio.train.loop import train
-from latentstudio.train.run import load_run
 
 N = 1000
 SETTINGS = {**DEMO, "preview_every": 100, "device": "auto"}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from latentstudio.metrics.neighbours import knn_radii, nearest
+from latentstudio.metrics.knn import knn_radii, nearest
 from latentstudio.metrics.precision_recall import density_coverage, precision_recall
 
 

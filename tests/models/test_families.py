@@ -13,11 +13,11 @@ from PIL import Image
 
 from latentstudio.errors import UserError
 from latentstudio.models import FAMILIES, ModelConfig, get_family
+from latentstudio.runs import load_run
+from latentstudio.runs.checkpoint import load_checkpoint
 from latentstudio.train.callbacks import Callback
-from latentstudio.train.checkpoint import load_checkpoint
-from latentstudio.train.config import TrainConfig
-from latentstudio.train.loop import Trainer, resolve_config, train
-from latentstudio.train.run import load_run
+from latentstudio.train.config import TrainConfig, resolve_config
+from latentstudio.train.loop import Trainer, train
 
 FAMILY_NAMES = ["dcgan", "gan-dense", "cgan", "wgan", "wgan-gp", "vae-conv", "vae-dense"]
 RESOLUTIONS = [28, 32]

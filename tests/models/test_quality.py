@@ -16,9 +16,9 @@ from torch import nn
 
 from latentstudio.data.shapes import CLASSES, make_shapes
 from latentstudio.images import from_uint8
+from latentstudio.runs import load_run
 from latentstudio.train.config import TrainConfig
 from latentstudio.train.loop import train
-from latentstudio.train.run import load_run
 
 
 def _flat_background_mse(x: torch.Tensor) -> float:

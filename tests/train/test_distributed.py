@@ -11,10 +11,11 @@ import torch
 from latentstudio.cli import build_parser
 from latentstudio.commands.train import config_from_args
 from latentstudio.data import load_dataset
+from latentstudio.data.loader import DeviceLoader
 from latentstudio.errors import UserError
+from latentstudio.runs.checkpoint import load_checkpoint
 from latentstudio.train import distributed
-from latentstudio.train.checkpoint import load_checkpoint
-from latentstudio.train.loop import DeviceLoader, train
+from latentstudio.train.loop import train
 
 WORKER = '''
 import sys
@@ -31,7 +32,7 @@ class KeepWeights(Callback):
 
     def on_train_end(self, trainer):
         torch.save({"params": {k: p.detach().cpu() for k, p in trainer.models.named_parameters()},
-                    "images": trainer.loader.images.cpu(), "noise": trainer.step_fn.randn(4).cpu(),
+                    "images": trainer.loader.images.cpu(), "noise": trainer.updater.randn(4).cpu(),
                     "world": trainer.world.size, "step": trainer.step},
                    f"{out}/rank{trainer.world.rank}.pt")
 

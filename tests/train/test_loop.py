@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from latentstudio.errors import UserError
-from latentstudio.train.checkpoint import load_checkpoint
+from latentstudio.runs import load_run
+from latentstudio.runs.checkpoint import load_checkpoint
 from latentstudio.train.config import TrainConfig
 from latentstudio.train.loop import train
-from latentstudio.train.run import load_run
 
 TINY = dict(data="shapes:96", resolution=32, batch_size=16, width=8, latent_dim=16, log_every=2,
             preview_count=4, seed=3)
@@ -93,7 +93,7 @@ def test_sample_from_run(tmp_path: Path) -> None:
 def test_checkpoint_keeps_only_the_training_gpus_generator(tmp_path: Path, monkeypatch) -> None:
     """A CPU run on a machine with GPUs never queries them; a CUDA run saves its own device's
     generator, and a 0.1.0 checkpoint (one state per GPU) restores the right one."""
-    from latentstudio.train import checkpoint
+    from latentstudio.runs import checkpoint
 
     calls: list[tuple] = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

@@ -10,8 +10,7 @@ import torch
 from latentstudio.cli import main
 from latentstudio.errors import UserError
 from latentstudio.models import get_family
-from latentstudio.train.config import TrainConfig
-from latentstudio.train.loop import model_config_for, resolve_config
+from latentstudio.train.config import TrainConfig, model_config_for, resolve_config
 from latentstudio.train.memory import (
     LiveBytes,
     estimate_memory,

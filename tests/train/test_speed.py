@@ -12,12 +12,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from latentstudio.errors import UserError
 from latentstudio.models import get_family
+from latentstudio.runs.checkpoint import load_checkpoint
 from latentstudio.train import loop
-from latentstudio.train.checkpoint import load_checkpoint
-from latentstudio.train.config import TrainConfig
-from latentstudio.train.loop import Trainer, model_config_for, resolve_config, train
+from latentstudio.train.config import TrainConfig, model_config_for, resolve_config
+from latentstudio.train.loop import Trainer, train
 from latentstudio.train.memory import estimate_memory
-from latentstudio.train.steps import STEPS
+from latentstudio.train.steps import step_class
 
 TINY = dict(data="shapes:48", resolution=32, batch_size=8, width=8, latent_dim=8, log_every=2,
             preview_count=4, seed=5, device="cpu")
@@ -58,7 +58,7 @@ def test_training_step_never_reads_device_values(model: str, extra: dict) -> Non
     family = get_family(model)
     cfg = resolve_config(TrainConfig(model=model, **{**TINY, **extra}), family)
     models = nn.ModuleDict(family.build(model_config_for(cfg, family, 3, 4)))
-    step = STEPS[family.kind](models, cfg, torch.device("cpu"), 100)
+    step = step_class(family.hooks)(models, cfg, torch.device("cpu"), 100)
     real, labels = torch.rand(4, 3, 32, 32) * 2 - 1, torch.randint(0, 4, (4,))
     with CountSyncs() as c:
         for i in range(cfg.n_critic + 1):  # discriminator-only and generator-update steps
@@ -204,7 +204,7 @@ def test_cuda_steps_never_wait_for_the_gpu(tmp_path: Path, model: str, precision
     cfg = TrainConfig(model=model, precision=precision, steps=20,
                       **{**TINY, "device": "cuda", **extra})
     trainer = Trainer(cfg, tmp_path, progress=False)
-    assert trainer.step_fn.dtype == {"bf16": torch.bfloat16, "fp16": torch.float16,
+    assert trainer.updater.dtype == {"bf16": torch.bfloat16, "fp16": torch.float16,
                                      "fp32": None}[precision]
     assert all(p.is_contiguous(memory_format=torch.channels_last)
                for p in trainer.models.parameters() if p.dim() == 4)

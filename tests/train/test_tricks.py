@@ -14,12 +14,12 @@ from torch import nn
 
 from latentstudio.errors import UserError
 from latentstudio.models import ModelConfig, get_family
+from latentstudio.runs.checkpoint import load_checkpoint
 from latentstudio.train import steps as steps_module
 from latentstudio.train.augment import cutout, diffaug, translation
-from latentstudio.train.checkpoint import load_checkpoint
-from latentstudio.train.config import TrainConfig
+from latentstudio.train.config import TrainConfig, resolve_config
 from latentstudio.train.ema import EMA
-from latentstudio.train.loop import Trainer, resolve_config, train
+from latentstudio.train.loop import Trainer, train
 from latentstudio.train.steps import AdversarialStep, VAEStep
 
 CPU = torch.device("cpu")
@@ -82,9 +82,9 @@ def test_ema_follows_the_generator_in_training() -> None:
     for i in range(4):
         step(_batch(seed=i), None, i)
         expected = [0.75 * e + 0.25 * p.detach() for e, p in zip(expected, G.parameters(), strict=True)]
-    for e, s in zip(expected, step.sampler().parameters(), strict=True):
+    for e, s in zip(expected, step.image_network().parameters(), strict=True):
         torch.testing.assert_close(s, e)
-    assert step.sampler() is not G
+    assert step.image_network() is not G
 
 
 # ----- label smoothing and label noise
@@ -255,7 +255,7 @@ def test_divergence_restores_the_last_checkpoint_and_halves_the_learning_rates(
     trainer.fit()
     # Steps 0-2 (epoch 0, checkpointed), 3-4 diverge at 4, then 3..7 again from the checkpoint.
     assert calls == [0, 1, 2, 3, 4, 3, 4, 5, 6, 7]
-    assert [g["lr"] for o in trainer.step_fn.optimizers.values() for g in o.param_groups] == [1e-4, 1e-4]
+    assert [g["lr"] for o in trainer.updater.optimizers.values() for g in o.param_groups] == [1e-4, 1e-4]
     events = _events(run)
     assert len(events) == 1 and "restored the last checkpoint" in events[0] and "0.5" in events[0]
     payload = load_checkpoint(run / "checkpoints" / "last.pt")

@@ -17,11 +17,12 @@ from PIL import Image
 from torch import nn
 
 from latentstudio.errors import UserError
+from latentstudio.images import from_uint8
 from latentstudio.models import FAMILIES, Family, ModelConfig, register_family
 from latentstudio.models.dcgan import build_dcgan
 from latentstudio.train.config import TrainConfig
 from latentstudio.train.loop import train
-from latentstudio.web.latent import ModelCache, Point, _pca, ganspace_directions, load_explorer
+from latentstudio.web.latent import ModelCache, Point, load_explorer
 
 RUN = "tiny"
 
@@ -38,57 +39,10 @@ def _b64(data_url: str) -> bytes:
     return base64.b64decode(data_url.split(",", 1)[1])
 
 
-class TestPCA:
-    @pytest.mark.parametrize("shape", [(400, 40), (40, 400), (900, 800)])
-    def test_matches_svd_on_separated_components(self, shape):
-        """Exact (both Gram sides) and randomized paths give the SVD's axes and variances."""
-        g = torch.Generator().manual_seed(0)
-        n, f = shape
-        spectrum = torch.cat([torch.tensor([12.0, 9, 7, 5, 4]), torch.full((f - 5,), 0.3)])
-        x = torch.randn(n, f, generator=g) * spectrum + 3.0
-        axes, coords, explained = _pca(x, 4)
-        xc = x.double() - x.double().mean(0)
-        _, s, vh = torch.linalg.svd(xc, full_matrices=False)
-        cos = (axes * vh[:4]).sum(1).abs()
-        assert torch.all(cos > 0.999), cos
-        signs = torch.sign((axes * vh[:4]).sum(1))
-        assert torch.allclose(coords * signs, xc @ vh[:4].T, rtol=1e-3, atol=1e-3 * float(s[0]))
-        assert np.allclose(explained, ((s ** 2) / (s ** 2).sum())[:4].numpy(), rtol=1e-3)
-
-
-class _Linear(nn.Module):
-    """A 'generator' whose first layer is a known linear map z -> W z."""
-
-    def __init__(self, w: torch.Tensor) -> None:
-        super().__init__()
-        self.first = nn.Linear(w.shape[1], w.shape[0], bias=True)
-        self.first.weight.data.copy_(w)
-        self.rest = nn.Tanh()
-
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.rest(self.first(z))
-
-
-def test_ganspace_finds_the_top_right_singular_vectors_of_a_linear_first_layer():
-    """For features y = Wz with z ~ N(0, I), PCA + regression gives W's top right singular vectors."""
-    g = torch.Generator().manual_seed(1)
-    d = 12
-    q_out, _ = torch.linalg.qr(torch.randn(40, 40, generator=g))
-    q_in, _ = torch.linalg.qr(torch.randn(d, d, generator=g))
-    s = torch.tensor([8.0, 6, 4.5, 3, 2] + [0.5] * (d - 5))
-    w = q_out[:, :d] @ torch.diag(s) @ q_in.T
-    dirs = ganspace_directions(_Linear(w), d, None, torch.device("cpu"), k=4)
-    assert torch.allclose(dirs.vectors.norm(dim=1), torch.ones(4), atol=1e-5)
-    cos = (dirs.vectors * q_in[:, :4].T).sum(1).abs()
-    assert torch.all(cos > 0.98), cos
-    assert torch.allclose(dirs.scales, torch.ones(4), atol=0.1)  # z's std along a unit direction
-    assert dirs.explained == sorted(dirs.explained, reverse=True)
-
-
 def test_dcgan_first_direction_moves_the_first_layer_most(trained_run):
     """On the real run, PC1 changes the first layer's output far more than random directions."""
     ex = load_explorer(trained_run)
-    w = ex.run.generator.net[0].weight.detach()  # ConvTranspose2d(latent, ch, 4): y = z @ W.flatten
+    w = ex.run.image_network.net[0].weight.detach()  # ConvTranspose2d(latent, ch, 4): y = z @ W.flatten
     m = w.reshape(w.shape[0], -1).double()
     top = torch.linalg.svdvals(m)[0]
     gain = (ex.directions.vectors.double() @ m).norm(dim=1)
@@ -146,7 +100,7 @@ def test_vae_directions_are_the_principal_axes_of_encoded_means(extra_families, 
     assert ex.directions.method.startswith("PCA of the encoder means")
     data = ex.run.dataset()
     with torch.no_grad():
-        mu = ex.run.models["encoder"](data.images.float() / 127.5 - 1, None)[0].double().numpy()
+        mu = ex.run.encode(from_uint8(data.images)).double().numpy()
     cov = np.cov(mu, rowvar=False)
     evals = np.linalg.eigvalsh(cov)[::-1]
     dirs = ex.directions.vectors.double().numpy()
@@ -180,7 +134,7 @@ def test_conditional_grid_cells_keep_their_class_and_latent(extra_families, tmp_
         # A class-to-class vector shifts the label embedding: circle + 1 x (square - circle) = square.
         from latentstudio.explore.vectors import ConceptVector
 
-        emb = ex.run.generator.embed.weight.detach()
+        emb = ex.run.image_network.embed.weight.detach()
         ConceptVector(torch.zeros(8), 0, embedding=emb[1] - emb[0]).save(run_dir / "vectors" / "to-square.pt")
         shifted = c.post("/api/runs/cgan/render", json={"seed": 5, "label": 0, "vectors": {"to-square": 1}}).json()
         square = c.post("/api/runs/cgan/render", json={"seed": 5, "label": 1}).json()

@@ -40,7 +40,7 @@ def cmd_vector(args: argparse.Namespace) -> int:
     from latentstudio.explore.latents import check_output, split_keys
     from latentstudio.explore.vectors import sweep, vector_from_classes, vector_from_examples
     from latentstudio.images import make_grid, save_png
-    from latentstudio.train.run import load_run
+    from latentstudio.runs import load_run
 
     by_class = args.from_class is not None or args.to_class is not None
     by_example = bool(args.positive or args.negative)

@@ -15,31 +15,24 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-# The settings shown per kind: what tells the families apart (the rest is shared).
-_SHOWN = {
-    "gan": ("epochs", "width", "lr", "optimizer", "betas", "loss", "n_critic", "clip", "gp_weight"),
-    "vae": ("epochs", "width", "lr", "optimizer", "betas", "recon", "beta"),
-}
-
-
 def family_table() -> list[dict[str, Any]]:
-    """One dict per registered family: name, kind, conditional, description, and the defaults
-    `latentstudio train --model NAME` resolves to (the family's own over the global ones)."""
-    from latentstudio.models import FAMILIES, get_family
-    from latentstudio.train.config import TrainConfig
-    from latentstudio.train.loop import resolve_config
+    """One dict per registered family: name, kind, conditional, description, the defaults
+    `latentstudio train --model NAME` resolves to (the family's own over the global ones), and
+    the family's own settings with their defaults."""
+    from latentstudio.models import all_families
+    from latentstudio.train.config import TrainConfig, resolve_config
 
-    get_family("dcgan")  # imports every family module, which registers them
     rows = []
-    for f in sorted(FAMILIES.values(), key=lambda f: (f.kind, f.name)):
+    for f in all_families():
         cfg = resolve_config(TrainConfig(model=f.name), f).to_dict()
-        defaults = {k: cfg[k] for k in _SHOWN[f.kind] if cfg[k] is not None}
+        defaults = {k: cfg[k] for k in f.hooks.shown_settings if cfg[k] is not None}
         if defaults.get("optimizer") == "rmsprop":
             defaults.pop("betas", None)
         if "batch_norm" in f.defaults:
             defaults["batch_norm"] = f.defaults["batch_norm"]
         rows.append({"name": f.name, "kind": f.kind, "conditional": f.conditional,
-                     "description": f.description, "defaults": defaults})
+                     "description": f.description, "defaults": defaults,
+                     "settings": cfg["family_settings"]})
     return rows
 
 
@@ -58,6 +51,9 @@ def cmd_models(args: argparse.Namespace) -> int:
             defaults += f" (batch norm in D: {'on' if r['defaults']['batch_norm'] else 'off'})"
         if defaults:
             print(f"{'':<{width}}  defaults: {defaults}")
+        own = " ".join(f"--{k.replace('_', '-')} {_shown(v)}" for k, v in r["settings"].items())
+        if own:
+            print(f"{'':<{width}}  its own: {own}")
     print("\nTrain one with: latentstudio train --model NAME --data shapes (flags override defaults)")
     return 0
 

@@ -80,30 +80,67 @@ def _betas(text: str) -> tuple[float, float]:
     return a, b
 
 
-def add_train_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field; unset flags stay None so config files and defaults apply."""
-    from latentstudio.train.config import TrainConfig
-
-    defaults = TrainConfig()
-    hints = typing.get_type_hints(TrainConfig)
-    for f in dataclasses.fields(TrainConfig):
-        if f.name == "extra":
+def _add_flags(parser: Any, cls: type, helps: dict[str, str], skip: set[str]) -> None:
+    """One flag per field of the dataclass `cls`; unset flags stay None (defaults apply later)."""
+    defaults = cls()
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
             continue
-        kwargs = _flag_kwargs(hints[f.name])
         default = getattr(defaults, f.name)
         shown = f" [default: {default}]" if default not in (None, False) else ""
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None,
-                            help=HELP.get(f.name, "") + shown, **kwargs)
+                            help=helps.get(f.name, f.metadata.get("help", "")) + shown,
+                            **_flag_kwargs(hints[f.name]))
+
+
+def _family_settings_owners() -> dict[str, list[str]]:
+    """Each family-owned setting's name and the families that have it."""
+    from latentstudio.models import all_families
+
+    owners: dict[str, list[str]] = {}
+    for family in all_families():
+        for f in dataclasses.fields(family.settings) if family.settings else ():
+            owners.setdefault(f.name, []).append(family.name)
+    return owners
+
+
+def add_train_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field and per setting a model family declares as its own."""
+    from latentstudio.models import all_families
+    from latentstudio.train.config import TrainConfig
+
+    _add_flags(parser, TrainConfig, HELP, skip={"family_settings"})
+    seen = set(f.name for f in dataclasses.fields(TrainConfig))
+    for family in all_families():
+        if family.settings is None:
+            continue
+        group = parser.add_argument_group(f"settings of --model {family.name}")
+        _add_flags(group, family.settings, {}, skip=seen)
+        seen |= {f.name for f in dataclasses.fields(family.settings)}
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
-    """TrainConfig from defaults < --config file < flags, and the flags given explicitly."""
+    """TrainConfig from defaults < --config file < flags, and the flags given explicitly.
+
+    Settings a family owns (flags or config-file keys) go into `family_settings`; one that the
+    chosen model does not have is a UserError naming the models that do.
+    """
     from latentstudio.train.config import TrainConfig, load_config_file
 
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-             if getattr(args, f.name, None) is not None}
+    owners = _family_settings_owners()
+    names = [f.name for f in dataclasses.fields(TrainConfig)] + list(owners)
+    given = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     settings = load_config_file(args.config) if args.config else {}
     settings.update(given)
+    own = {n: settings.pop(n) for n in list(settings) if n in owners}
+    model = settings.get("model", TrainConfig.model)
+    for name in own:
+        if model not in owners[name]:
+            raise UserError(f"--{name.replace('_', '-')} is a setting of {', '.join(owners[name])}, "
+                            f"not of {model}")
+    if own:
+        settings["family_settings"] = {**settings.get("family_settings", {}), **own}
     return TrainConfig.from_dict(settings), given
 
 
@@ -151,8 +188,8 @@ def _eval_callbacks(args: argparse.Namespace) -> list:
     """The --eval-every callback, when asked for."""
     if not getattr(args, "eval_every", None):
         return []
-    from latentstudio.metrics.callback import EvalCallback
     from latentstudio.metrics.evaluate import EvalConfig
+    from latentstudio.train.evaluation import EvalCallback
 
     config = EvalConfig(metrics=tuple(m.strip() for m in args.eval_metrics.split(",") if m.strip()),
                         n=args.eval_n, extractor=args.eval_extractor, device="auto")
@@ -163,13 +200,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     import os
 
     from latentstudio.train.distributed import world_from_env
-    from latentstudio.train.loop import train
+    from latentstudio.train.loop import resumed_config, train
 
     if getattr(args, "gpus", None) and args.gpus > 1 and not args.dry_run and \
             "WORLD_SIZE" not in os.environ:
         return launch_gpus(args)
     if args.resume:
         _, given = config_from_args(args)
+        if args.dry_run:
+            return _print_resolved(resumed_config(args.resume, given))
         allowed = {"epochs", "steps", "log_every", "preview_every", "checkpoint_every", "device"}
         ignored = sorted(set(given) - allowed)
         if ignored:
@@ -179,13 +218,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         cfg, _ = config_from_args(args)
         if args.dry_run:
-            import json
-
-            print(json.dumps(cfg.to_dict(), indent=2))
-            return 0
+            return _print_resolved(cfg)
         run_dir = train(cfg, callbacks=_eval_callbacks(args))
     if world_from_env().is_main:
         _print_results(Path(run_dir))
+    return 0
+
+
+def _print_resolved(cfg: Any) -> int:
+    """--dry-run: the settings a training would use, with the family's defaults filled in."""
+    import json
+
+    from latentstudio.models import get_family
+    from latentstudio.train.config import resolve_config
+
+    print(json.dumps(resolve_config(cfg, get_family(cfg.model)).to_dict(), indent=2))
     return 0
 
 

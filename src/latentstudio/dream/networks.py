@@ -204,7 +204,7 @@ def lite0_net(module: nn.Module) -> DreamNet:
 
 
 def _load_lite0(weights: str | None) -> DreamNet:
-    from latentstudio.dream.lite0 import load_lite0
+    from latentstudio.models.lite0 import load_lite0
 
     return lite0_net(load_lite0(weights))
 

@@ -63,7 +63,7 @@ def run_net(module: nn.Module, name: str, channels: int, resolution: int) -> Dre
 
 def load_run_net(path: str | Path) -> DreamNet:
     """The discriminator/critic or encoder of the run folder at `path` (on the CPU)."""
-    from latentstudio.train.run import load_run
+    from latentstudio.runs import load_run
 
     if not str(path).strip():
         raise UserError("--net run:RUN needs a run folder, e.g. --net run:runs/dcgan-shapes")

@@ -24,7 +24,7 @@ from latentstudio.explore.latents import (
     split_keys,
     truncate,
 )
-from latentstudio.train.run import Run, load_run
+from latentstudio.runs import Run, load_run
 
 
 def walk(keys: torch.Tensor, steps: int, mode: Mode = "slerp", loop: bool = False) -> torch.Tensor:
@@ -68,7 +68,7 @@ def walk_images(run: Run, keyframes: list[Keyframe], steps: int, mode: Mode = "s
     """Images (frames, C, H, W) in [-1, 1] of a walk. A CPPN run renders frames at `size`."""
     z = truncate(walk(torch.stack([k.z for k in keyframes]), steps, mode, loop), truncation).float()
     labels = walk_labels([k.label for k in keyframes], steps, loop)
-    render = getattr(run.generator, "render", None)
+    render = getattr(run.image_network, "render", None)
     if render is None or size is None:
         return run.generate(z, labels, batch_size)
     out = []

@@ -21,8 +21,8 @@ from scipy.stats import norm
 from latentstudio.data import load_dataset
 from latentstudio.errors import UserError
 from latentstudio.explore.latents import check_output, latent_dim_of
-from latentstudio.images import to_uint8
-from latentstudio.train.run import Run, load_run
+from latentstudio.images import from_uint8, to_uint8
+from latentstudio.runs import Run, load_run
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -41,13 +41,8 @@ class LatentMap:
 
 def encode(run: Run, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Encoder means (N, D) for uint8 images."""
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(images), batch_size):
-            x = images[i:i + batch_size].float().div(127.5).sub(1).to(run.device)
-            mu, _ = run.models["encoder"](x, None)
-            out.append(mu.float().cpu())
-    return torch.cat(out)
+    return torch.cat([run.encode(from_uint8(images[i:i + batch_size]))
+                      for i in range(0, len(images), batch_size)])
 
 
 def plane(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

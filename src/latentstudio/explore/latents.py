@@ -17,7 +17,7 @@ from latentstudio import atomic
 from latentstudio.errors import UserError
 
 if TYPE_CHECKING:
-    from latentstudio.train.run import Run
+    from latentstudio.runs import Run
 
 Mode = Literal["slerp", "lerp"]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -62,7 +62,7 @@ def truncate(z: torch.Tensor, psi: float | None, mean: torch.Tensor | None = Non
 def latent_dim_of(run: Run) -> int:
     """The run's latent size, or a UserError when its model has no latent space."""
     dim = getattr(run.model_config, "latent_dim", 0)
-    if run.family.kind not in ("gan", "vae") or not dim:
+    if not dim:
         raise UserError(f"run {run.path} ({run.config.model}) has no latent space to explore")
     return int(dim)
 

@@ -23,7 +23,7 @@ from torch import nn
 from latentstudio.errors import UserError
 from latentstudio.explore.latents import check_output, latent_dim_of, save_latent
 from latentstudio.images import from_uint8, make_grid, save_png
-from latentstudio.train.run import Run, load_run
+from latentstudio.runs import Run, load_run
 
 _ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.SiLU, nn.GELU, nn.ELU)
 
@@ -119,18 +119,17 @@ def project_batch(run: Run, targets: torch.Tensor, labels: list[int] | None = No
     else:
         candidates = None
     per_target = candidates.shape[1] if candidates is not None else 1
-    restarts = 1 if run.family.kind == "vae" else s.restarts
+    restarts = 1 if run.can_encode else s.restarts  # an encoder gives one good start
     # Flat batch: target i, class j, restart r at index (i * per_target + j) * restarts + r.
     tgt = targets.to(run.device).repeat_interleave(per_target * restarts, dim=0)
     lab = None
     if candidates is not None:
         lab = candidates.reshape(-1).repeat_interleave(restarts).to(run.device)
     g = torch.Generator().manual_seed(s.seed)
-    if run.family.kind == "vae":
-        with torch.no_grad():
-            z0, _ = run.models["encoder"](tgt, lab)
+    if run.can_encode:
+        z0 = run.encode(tgt, lab).to(run.device)
     else:
-        z0 = torch.randn(len(tgt), dim, generator=g).to(run.device)
+        z0 = run.kind.latents(len(tgt), dim, g).to(run.device)
     z, pixel = _optimise(run, z0.float(), tgt, lab, s)
     z, pixel = z.reshape(n, -1, dim), pixel.reshape(n, -1)
     best = pixel.argmin(dim=1)
@@ -147,9 +146,9 @@ def project_batch(run: Run, targets: torch.Tensor, labels: list[int] | None = No
 def _optimise(run: Run, z0: torch.Tensor, target: torch.Tensor, labels: torch.Tensor | None,
               s: ProjectSettings) -> tuple[torch.Tensor, torch.Tensor]:
     """Adam on z with a cosine learning-rate decay; returns final z and per-sample pixel MSE."""
-    gen = run.generator
+    gen = run.image_network
     features = None
-    if run.family.kind == "gan" and s.feature_weight > 0 and "discriminator" in run.models:
+    if s.feature_weight > 0 and "discriminator" in run.models:
         features = _Features(run.models["discriminator"])
     z = z0.clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=s.lr)

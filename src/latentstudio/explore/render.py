@@ -17,7 +17,7 @@ from torch import nn
 from latentstudio.errors import UserError
 from latentstudio.explore.latents import check_output, latent_dim_of, load_latent, truncate
 from latentstudio.images import save_png, to_uint8
-from latentstudio.train.run import load_run
+from latentstudio.runs import load_run
 
 MAX_SIDE = 32768
 
@@ -60,7 +60,7 @@ def render(run_path: str | os.PathLike, out: str | os.PathLike, width: int = 102
     out = check_output(out, (".png",))
     run = load_run(run_path, device=device, checkpoint=checkpoint)
     dim = latent_dim_of(run)
-    if not hasattr(run.generator, "tiles"):
+    if not hasattr(run.image_network, "tiles"):
         raise UserError(f"render needs a coordinate-based generator (train with --model cppn-gan); "
                         f"{run.path} is a {run.config.model} - use `latentstudio sample` instead")
     label = None
@@ -75,7 +75,7 @@ def render(run_path: str | os.PathLike, out: str | os.PathLike, width: int = 102
         run.labels_for(1, class_)  # raises "not conditional"
     labels = None if label is None else torch.tensor([label], device=run.device)
     z = truncate(z, truncation).to(run.device)
-    return _save_canvas(render_canvas(run.generator, z, width, height, labels, tile), out)
+    return _save_canvas(render_canvas(run.image_network, z, width, height, labels, tile), out)
 
 
 def render_random(out: str | os.PathLike, seed: int = 0, width: int = 1024, height: int | None = None,
@@ -86,8 +86,8 @@ def render_random(out: str | os.PathLike, seed: int = 0, width: int = 1024, heig
 
     `seed` picks the network (the family of patterns); `z_seed` picks the latent within it.
     """
+    from latentstudio.devices import resolve_device
     from latentstudio.models.cppn import random_cppn
-    from latentstudio.train.loop import resolve_device
 
     height = height or width
     _check_size(width, height, tile)

@@ -10,7 +10,7 @@ from latentstudio.errors import UserError
 from latentstudio.explore.latents import truncate
 from latentstudio.explore.vectors import generate, load_vector, parse_add
 from latentstudio.images import make_grid, save_png, to_pil
-from latentstudio.train.run import load_run
+from latentstudio.runs import load_run
 
 
 def sample_to(run: str | os.PathLike, out: str | os.PathLike, n: int = 64, seed: int = 0,

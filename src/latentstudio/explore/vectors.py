@@ -30,7 +30,8 @@ from torch import nn
 from latentstudio import atomic
 from latentstudio.errors import UserError
 from latentstudio.explore.latents import latent_dim_of, resolve_keys
-from latentstudio.train.run import Run
+from latentstudio.images import from_uint8
+from latentstudio.runs import Run
 
 SWEEP = (-2.0, -1.0, 0.0, 1.0, 2.0)
 
@@ -57,7 +58,7 @@ class ConceptVector:
 
 def label_embedding(run: Run) -> nn.Embedding | None:
     """The conditional generator's label embedding, when it has one named `embed`."""
-    emb = getattr(run.generator, "embed", None)
+    emb = getattr(run.image_network, "embed", None)
     return emb if run.model_config.num_classes and isinstance(emb, nn.Embedding) else None
 
 
@@ -124,7 +125,7 @@ def generate(run: Run, z: torch.Tensor, labels: torch.Tensor | None,
     for vec, strength in vectors:
         if vec.embedding is not None:
             shift = strength * vec.embedding if shift is None else shift + strength * vec.embedding
-    with shifted_embedding(run.generator, shift):
+    with shifted_embedding(run.image_network, shift):
         return run.generate(apply_vectors(z, vectors), labels)
 
 
@@ -181,17 +182,15 @@ def vector_from_classes(run: Run, from_class: int | str, to_class: int | str, n:
         if len(idx) == 0:
             raise UserError(f"the run's data has no images of class {c}")
         idx = idx[torch.randperm(len(idx), generator=g)[:n]]
-        images = data.images[idx].float() / 127.5 - 1
+        images = from_uint8(data.images[idx])
         means.append(_latents_of(run, images, project_steps, seed).mean(0))
     return ConceptVector(means[1] - means[0], None, str(run.path), description)
 
 
 def _latents_of(run: Run, images: torch.Tensor, steps: int, seed: int) -> torch.Tensor:
     """Latents (N, D) for images in [-1, 1]: encoder means (VAE) or projections (GAN)."""
-    if run.family.kind == "vae":
-        with torch.no_grad():
-            mu, _ = run.models["encoder"](images.to(run.device), None)
-        return mu.float().cpu()
+    if run.can_encode:
+        return run.encode(images)
     from latentstudio.explore.project import project_batch
 
     results = project_batch(run, images, None, steps=steps, restarts=1, seed=seed)

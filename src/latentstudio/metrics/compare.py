@@ -20,6 +20,7 @@ from typing import Any
 from latentstudio.errors import UserError
 from latentstudio.metrics.evaluate import DISPLAY_NAMES, PIXEL_VALUES, metric_label
 from latentstudio.metrics.extractors import EXTRACTORS
+from latentstudio.runs import read_metrics
 
 FIXED = ["model", "data", "resolution"]
 KEY_HYPERPARAMS = ["latent_dim", "batch_size", "lr", "epochs"]
@@ -43,34 +44,22 @@ class RunRow:
     error: str | None = None
 
 
-def is_run_dir(path: Path) -> bool:
+def looks_like_run(path: Path) -> bool:
+    """A folder shown as a row: a run, or what is left of one (a log or checkpoints alone)."""
     return any((path / f).exists() for f in ("config.json", "metrics.jsonl", "checkpoints"))
 
 
-def _read_log(path: Path, row: RunRow) -> None:
+def _read_log(run_dir: Path, row: RunRow) -> None:
     """Latest value of every logged number, last step, and wall time from metrics.jsonl."""
-    times: list[float] = []
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue  # e.g. a half-written last line after a crash
-        if not isinstance(entry, dict):
-            continue
-        if isinstance(entry.get("step"), (int, float)):
-            row.steps = int(entry["step"])
+    records, _ = read_metrics(run_dir)
+    for entry in records:
+        row.steps = entry["step"]
         if isinstance(entry.get("time"), (int, float)):
-            times.append(float(entry["time"]))
+            row.wall_seconds = float(entry["time"])  # the trainer logs seconds of training so far
         for key, value in entry.items():
             if key not in LOG_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool):
                 # `eval/fid_lite0` from --eval-every and `fid_lite0` from eval.json: one column.
                 row.metrics[key.removeprefix("eval/")] = float(value)
-    if times:
-        row.wall_seconds = times[-1]  # the trainer logs seconds of training so far
 
 
 def read_run(path: Path, name: str | None = None) -> RunRow:
@@ -92,7 +81,7 @@ def read_run(path: Path, name: str | None = None) -> RunRow:
         row.error = "config.json holds no settings"
         return row
     row.config = config
-    _read_log(path / "metrics.jsonl", row)
+    _read_log(path, row)
     try:
         evals = json.loads((path / "eval.json").read_text())
         row.metrics.update({k: float(v) for k, v in evals.get("metrics", {}).items()})
@@ -117,15 +106,15 @@ def collect_runs(root: str | Path) -> list[RunRow]:
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"no runs folder at {root}: pass the folder that holds your runs")
-    if is_run_dir(root):
+    if looks_like_run(root):
         return [read_run(root)]
     rows = []
     for child in sorted(p for p in root.iterdir() if p.is_dir()):
-        if is_run_dir(child):
+        if looks_like_run(child):
             rows.append(read_run(child))
         else:
             rows += [read_run(g, f"{child.name}/{g.name}") for g in sorted(child.iterdir())
-                     if g.is_dir() and is_run_dir(g)]
+                     if g.is_dir() and looks_like_run(g)]
     return rows
 
 

@@ -197,7 +197,7 @@ def write_eval_json(run_dir: Path, result: EvalResult) -> Path:
 def evaluate_run(run_dir: str | Path, config: EvalConfig, checkpoint: str = "last") -> EvalResult:
     """Sample `config.n` images from a run (checkpoints/CHECKPOINT.pt), compare them with its
     training data, and merge the values into RUN/eval.json."""
-    from latentstudio.train.run import load_run
+    from latentstudio.runs import load_run
 
     run = load_run(run_dir, device=config.device, checkpoint=checkpoint)
     dataset = run.dataset(progress=config.progress)

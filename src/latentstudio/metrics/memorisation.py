@@ -22,7 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from latentstudio.metrics.neighbours import knn_radii, nearest
+from latentstudio.images import from_uint8
+from latentstudio.metrics.knn import knn_radii, nearest
 
 
 @dataclass
@@ -48,7 +49,7 @@ def memorisation_score(train: np.ndarray, fake: np.ndarray, threshold: float = 0
 def pixel_vectors(images: torch.Tensor, max_size: int = 32) -> np.ndarray:
     """Images (uint8 or [-1, 1]) as flat float32 vectors in [-1, 1], area-downsampled to at most
     `max_size` px so that 10k x 10k comparisons stay cheap at any resolution."""
-    x = images.float() / 127.5 - 1.0 if images.dtype == torch.uint8 else images.float()
+    x = from_uint8(images) if images.dtype == torch.uint8 else images.float()
     if x.shape[-1] > max_size:
         x = F.interpolate(x, size=(max_size, max_size), mode="area")
     return x.reshape(len(x), -1).cpu().numpy()

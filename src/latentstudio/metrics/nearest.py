@@ -13,7 +13,7 @@ from latentstudio.data.base import ImageSet
 from latentstudio.errors import UserError
 from latentstudio.images import make_grid, save_png, to_uint8
 from latentstudio.metrics.extractors import build_extractor, extract_features
-from latentstudio.metrics.neighbours import nearest
+from latentstudio.metrics.knn import nearest
 from latentstudio.metrics.stats import real_features
 
 
@@ -78,7 +78,7 @@ def nearest_run(run_dir: str | Path, n: int = 32, k: int = 3, extractor: str = "
                 weights: str | None = None, progress: bool = True,
                 checkpoint: str = "last", max_train: int | None = 10000) -> Path:
     """Sample `n` images from a run and write the neighbour sheet (default RUN/nearest.png)."""
-    from latentstudio.train.run import load_run
+    from latentstudio.runs import load_run
 
     if n <= 0 or k <= 0:
         raise UserError("--n and --k must be positive")

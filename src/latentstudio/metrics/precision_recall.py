@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from latentstudio.metrics.neighbours import distance_chunks, knn_radii
+from latentstudio.metrics.knn import distance_chunks, knn_radii
 
 
 def manifold_share(points: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> float:

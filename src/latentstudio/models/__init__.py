@@ -1,17 +1,32 @@
-"""Model families: each registers a Family that builds its modules and names its defaults.
+"""Model families and kinds, found by registration.
 
-A family's modules are returned as a dict: GANs have "generator" and "discriminator"
-(the WGAN critic is also "discriminator"); VAEs have "encoder" and "decoder".
-Every image-producing module is called as `module(z, labels)` with z of shape (N, latent_dim).
+A *family* (dcgan, vae-conv, ...) builds its networks, names the training defaults it prefers and
+may declare hyper-parameters of its own as a dataclass (`settings`): `latentstudio train` turns
+each field into a flag, config.json stores the values, and the family's `build` reads them from
+`ModelConfig.family_settings`. A *kind* (gan, vae) says what the rest of latentstudio needs to
+know about a family's networks: which module draws images, whether one encodes images, how the
+preview grid is laid out, and which training step trains them (see models/kinds.py).
+
+A family's modules are returned as a dict (GANs: "generator" and "discriminator"; VAEs: "encoder"
+and "decoder"). Every image-producing module is called as `module(z, labels)`.
+
+Every module of this package is imported on first lookup, so a family or kind registers itself
+from its own file. Modules named in $LATENTSTUDIO_PLUGINS (comma-separated) and the entry points
+of the group `latentstudio.models` of installed packages are imported too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import os
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from importlib.metadata import entry_points
+from typing import Any
 
+import torch
 from torch import nn
 
 from latentstudio.errors import UserError
@@ -28,29 +43,69 @@ class ModelConfig:
     num_classes: int = 0
     spectral_norm: bool = False
     batch_norm: bool = True  # in the discriminator/critic (WGAN-GP turns it off)
+    family_settings: dict[str, Any] = field(default_factory=dict)  # the family's own, as a dict
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What the code outside a family needs to know about its kind of networks."""
+
+    name: str
+    image_module: str  # the module that turns latents into images
+    step: str  # "module:Class" of the training step; imported by the trainer only
+    description: str = ""
+    # (modules, images in [-1, 1], labels) -> latents, for kinds with an encoder
+    encode: Callable[[dict[str, nn.Module], torch.Tensor, torch.Tensor | None], torch.Tensor] | None = None
+    # What each row of a preview group shows: "sample", "real" (training images) or "recon"
+    preview_rows: tuple[str, ...] = ("sample",)
+    shown_settings: tuple[str, ...] = ()  # the TrainConfig fields `latentstudio models` lists
+
+    @property
+    def can_encode(self) -> bool:
+        return self.encode is not None
+
+    def latents(self, n: int, dim: int, generator: torch.Generator) -> torch.Tensor:
+        """n latents of size dim drawn from the kind's prior (standard normal)."""
+        return torch.randn(n, dim, generator=generator)
 
 
 @dataclass(frozen=True)
 class Family:
-    """A model family: how to build it, how it trains, and its default settings."""
+    """A model family: how to build it, its kind, its defaults and its own settings."""
 
     name: str
-    kind: Literal["gan", "vae"]
+    kind: str
     build: Callable[[ModelConfig], dict[str, nn.Module]]
     description: str
     defaults: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields
     conditional: bool = False
+    settings: type | None = None  # a dataclass of the family's own hyper-parameters
 
     @property
-    def sampler(self) -> str:
-        """The module that turns latents into images."""
-        return "generator" if self.kind == "gan" else "decoder"
+    def hooks(self) -> Kind:
+        """The family's kind."""
+        return get_kind(self.kind)
+
+    def settings_from(self, values: dict[str, Any]) -> Any:
+        """The family's settings dataclass from plain values (checked by its __post_init__)."""
+        if self.settings is None:
+            if values:
+                raise UserError(f"model {self.name!r} has no setting(s) {', '.join(sorted(values))}")
+            return None
+        known = {f.name for f in dataclasses.fields(self.settings)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UserError(f"model {self.name!r} has no setting(s) {', '.join(unknown)}; its own "
+                            f"are: {', '.join(sorted(known))}")
+        try:
+            return self.settings(**values)
+        except TypeError as e:
+            raise UserError(f"bad settings for model {self.name!r}: {e}") from None
 
 
 FAMILIES: dict[str, Family] = {}
-
-# Modules under latentstudio.models that register families when imported.
-_FAMILY_MODULES = ["dcgan", "gan_dense", "cgan", "wgan", "vae", "cppn"]
+KINDS: dict[str, Kind] = {}
+_imported: set[str] = set()
 
 
 def register_family(family: Family) -> Family:
@@ -59,17 +114,56 @@ def register_family(family: Family) -> Family:
     return family
 
 
+def register_kind(kind: Kind) -> Kind:
+    """Make `kind` available to families."""
+    KINDS[kind.name] = kind
+    return kind
+
+
+def _import(name: str) -> None:
+    if name in _imported:
+        return
+    try:
+        importlib.import_module(name)
+    except ImportError as e:
+        raise UserError(f"cannot import model plugin {name!r}: {e}") from None
+    _imported.add(name)
+
+
+def discover() -> None:
+    """Import every module that registers families or kinds (this package's, plugins')."""
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            _import(f"{__name__}.{info.name}")
+    for name in os.environ.get("LATENTSTUDIO_PLUGINS", "").split(","):
+        if name.strip():
+            _import(name.strip())
+    if "latentstudio.models:entry-points" not in _imported:
+        _imported.add("latentstudio.models:entry-points")
+        for ep in entry_points(group="latentstudio.models"):
+            ep.load()
+
+
 def get_family(name: str) -> Family:
     """The family registered as `name`, or a UserError listing the valid names."""
-    for module in _FAMILY_MODULES:
-        try:
-            importlib.import_module(f"latentstudio.models.{module}")
-        except ModuleNotFoundError as e:
-            if e.name != f"latentstudio.models.{module}":
-                raise
+    discover()
     if name not in FAMILIES:
         raise UserError(f"unknown model {name!r}; choose one of: {', '.join(sorted(FAMILIES))}")
     return FAMILIES[name]
+
+
+def all_families() -> list[Family]:
+    """Every registered family, by kind then name."""
+    discover()
+    return sorted(FAMILIES.values(), key=lambda f: (f.kind, f.name))
+
+
+def get_kind(name: str) -> Kind:
+    """The kind registered as `name`."""
+    discover()
+    if name not in KINDS:
+        raise UserError(f"unknown model kind {name!r}; known: {', '.join(sorted(KINDS))}")
+    return KINDS[name]
 
 
 def init_weights(module: nn.Module) -> None:

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from latentstudio.errors import UserError
 from latentstudio.models import Family, ModelConfig, register_family
 from latentstudio.models.dcgan import Discriminator
 
@@ -116,8 +118,26 @@ def random_cppn(seed: int, latent_dim: int = 8, hidden: int = 32, layers: int = 
     return net.eval().requires_grad_(False)
 
 
+@dataclass(frozen=True)
+class CPPNSettings:
+    """The cppn-gan family's own settings (`train --model cppn-gan --layers 6 --coordinate-scale 4`)."""
+
+    layers: int = field(default=DEFAULT_LAYERS,
+                        metadata={"help": "tanh layers of the generator's coordinate network"})
+    coordinate_scale: float = field(default=DEFAULT_SCALE, metadata={
+        "help": "coordinates span [-scale, scale] across the image: larger, finer detail"})
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.layers <= 32:
+            raise UserError(f"--layers must be between 1 and 32, got {self.layers}")
+        if not 0 < self.coordinate_scale <= 1000:
+            raise UserError(f"--coordinate-scale must be in (0, 1000], got {self.coordinate_scale}")
+
+
 def build_cppn_gan(cfg: ModelConfig) -> dict[str, nn.Module]:
-    return {"generator": CPPNGenerator(cfg), "discriminator": Discriminator(cfg)}
+    own = CPPNSettings(**cfg.family_settings)
+    generator = CPPNGenerator(cfg, layers=own.layers, scale=own.coordinate_scale)
+    return {"generator": generator, "discriminator": Discriminator(cfg)}
 
 
 register_family(Family(
@@ -128,4 +148,5 @@ register_family(Family(
                 "(latentstudio render RUN --width 4096)",
     defaults={"lr": 2e-4, "betas": (0.5, 0.999), "optimizer": "adam", "loss": "bce", "n_critic": 1,
               "width": 32},
+    settings=CPPNSettings,
 ))

@@ -69,7 +69,7 @@ class RunWriter(Callback):
 
     def _preview(self, trainer: Trainer, epoch: int) -> None:
         images, per_row = trainer.preview()
-        grid = make_grid(images, nrow=per_row or None)
+        grid = make_grid(images, nrow=per_row)
         save_png(grid, trainer.run_dir / "samples" / f"epoch_{epoch:04d}.png")
         self._last_preview_step = trainer.step
         if self._tb is not None:

@@ -1,14 +1,21 @@
-"""TrainConfig: every setting of a training run, checked on creation and stored as config.json."""
+"""TrainConfig: every setting of a training run, checked on creation and stored as config.json;
+`resolve_config` fills the settings left open with the model family's defaults."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from latentstudio.errors import UserError
+
+if TYPE_CHECKING:
+    from latentstudio.models import Family, ModelConfig
 
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
 
@@ -58,11 +65,13 @@ class TrainConfig:
     device: str = "auto"
     precision: Precision = "auto"
     compile: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    # The family's own hyper-parameters (its `settings` dataclass), filled by resolve_config.
+    family_settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.betas, list):
             self.betas = tuple(self.betas)  # from JSON
+        self._check_types()
         positive = {
             "batch_size": self.batch_size, "latent_dim": self.latent_dim,
             "preview_every": self.preview_every,
@@ -100,6 +109,32 @@ class TrainConfig:
                 shown = ", ".join(a for a in allowed if a)
                 raise UserError(f"--{name} must be one of {shown}, got {getattr(self, name)!r}")
 
+    def _check_types(self) -> None:
+        """Each value has its field's type (config files and config.json are not checked by argparse)."""
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value, hint = getattr(self, f.name), hints[f.name]
+            allowed = [a for a in typing.get_args(hint)] if typing.get_origin(hint) in (
+                typing.Union, types.UnionType) else [hint]
+            if value is None and type(None) in allowed:
+                continue
+            base = [typing.get_origin(a) or a for a in allowed if a is not type(None)]
+            ok = any(
+                (b is float and isinstance(value, (int, float)) and not isinstance(value, bool))
+                or (b is int and isinstance(value, int) and not isinstance(value, bool))
+                or (b is Literal) or (b in (str, bool, dict, tuple) and isinstance(value, b))
+                for b in base)
+            if not ok:
+                raise UserError(f"setting {f.name} must be {' or '.join(_type_name(b) for b in base)}, "
+                                f"got {value!r}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UserError(f"--{f.name.replace('_', '-')} must be a finite number, got {value}")
+        if self.betas is not None and (len(self.betas) != 2 or not all(
+                isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas)):
+            raise UserError(f"--betas must be two numbers in [0, 1), e.g. 0.5,0.999; got {self.betas}")
+        if self.seed < 0:
+            raise UserError(f"--seed must be 0 or more, got {self.seed}")
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able settings."""
         d = dataclasses.asdict(self)
@@ -111,10 +146,46 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Rebuild from `to_dict()` output; unknown keys are an error naming them."""
         known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k not in _RETIRED}
         unknown = sorted(set(d) - known)
         if unknown:
             raise UserError(f"unknown setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
         return cls(**d)
+
+
+_RETIRED = {"extra"}  # settings of older versions that are read and ignored
+
+# Used where neither the family nor the user chose.
+FALLBACK_DEFAULTS: dict[str, Any] = {"lr": 2e-4, "betas": (0.5, 0.999), "optimizer": "adam",
+                                     "loss": "bce", "n_critic": 1, "epochs": 20, "width": 64}
+
+
+def _type_name(t: Any) -> str:
+    return {int: "a whole number", float: "a number", str: "text", bool: "true or false",
+            dict: "a table", tuple: "a list"}.get(t, getattr(t, "__name__", str(t)))
+
+
+def resolve_config(cfg: TrainConfig, family: Family) -> TrainConfig:
+    """Fill the settings left as None with the family's defaults, and check its own settings."""
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg):
+        if getattr(cfg, f.name) is None and (f.name in family.defaults or f.name in FALLBACK_DEFAULTS):
+            changes[f.name] = family.defaults.get(f.name, FALLBACK_DEFAULTS.get(f.name))
+    own = family.settings_from(cfg.family_settings)
+    changes["family_settings"] = dataclasses.asdict(own) if own is not None else {}
+    return dataclasses.replace(cfg, **changes)
+
+
+def model_config_for(cfg: TrainConfig, family: Family, channels: int, num_classes: int) -> ModelConfig:
+    """The ModelConfig of a resolved config for data with these channels and classes."""
+    from latentstudio.models import ModelConfig
+
+    return ModelConfig(
+        resolution=cfg.resolution, channels=channels, latent_dim=cfg.latent_dim,
+        width=cfg.width, num_classes=num_classes if family.conditional else 0,
+        spectral_norm=cfg.spectral_norm, batch_norm=family.defaults.get("batch_norm", True),
+        family_settings=dict(cfg.family_settings),
+    )
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

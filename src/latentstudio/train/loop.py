@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
 import signal
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,108 +26,33 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from latentstudio import __version__, atomic
-from latentstudio.data import ImageSet, load_dataset
+from latentstudio.data import load_dataset
+from latentstudio.data.loader import DeviceLoader
+from latentstudio.devices import resolve_device
 from latentstudio.errors import UserError
-from latentstudio.models import Family, ModelConfig, get_family
+from latentstudio.images import from_uint8
+from latentstudio.models import get_family
+from latentstudio.runs import (
+    default_run_dir,
+    load_checkpoint,
+    load_models,
+    preview_latents,
+    preview_layout,
+    read_run_config,
+    restore_rng,
+    save_checkpoint,
+    write_run_config,
+)
+from latentstudio.runs.preview import preview_images
 from latentstudio.train import distributed
 from latentstudio.train.callbacks import Callback, RunWriter
-from latentstudio.train.checkpoint import load_checkpoint, load_models, restore_rng, save_checkpoint
-from latentstudio.train.config import TrainConfig
+from latentstudio.train.config import TrainConfig, model_config_for, resolve_config
 from latentstudio.train.distributed import World
-from latentstudio.train.steps import STEPS
+from latentstudio.train.steps import step_class
 
 MAX_DIVERGENCE_RETRIES = 3
-PREVIEW_SEED_OFFSET = 12345  # previews use their own fixed latents, apart from training noise
 # Keyword arguments of torch.compile for --compile; shapes never change within a run.
 COMPILE_OPTIONS: dict[str, Any] = {"dynamic": False}
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present, else CPU; anything else is checked."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
-    return device
-
-
-def resolve_config(cfg: TrainConfig, family: Family) -> TrainConfig:
-    """Fill the settings left as None with the family's defaults."""
-    fallback = {"lr": 2e-4, "betas": (0.5, 0.999), "optimizer": "adam", "loss": "bce", "n_critic": 1,
-                "epochs": 20, "width": 64}
-    changes = {}
-    for name in ("lr", "betas", "optimizer", "loss", "n_critic", "clip", "gp_weight", "epochs",
-                 "width"):
-        if getattr(cfg, name) is None:
-            changes[name] = family.defaults.get(name, fallback.get(name))
-    return dataclasses.replace(cfg, **changes)
-
-
-def model_config(cfg: TrainConfig, data: ImageSet, family: Family) -> ModelConfig:
-    return model_config_for(cfg, family, data.channels, data.num_classes)
-
-
-def model_config_for(cfg: TrainConfig, family: Family, channels: int, num_classes: int) -> ModelConfig:
-    """The ModelConfig of a (resolved) config for data with these channels and classes."""
-    return ModelConfig(
-        resolution=cfg.resolution, channels=channels, latent_dim=cfg.latent_dim,
-        width=cfg.width, num_classes=num_classes if family.conditional else 0,
-        spectral_norm=cfg.spectral_norm, batch_norm=family.defaults.get("batch_norm", True),
-    )
-
-
-class DeviceLoader:
-    """The whole uint8 dataset on the device; shuffles, batches and normalises there.
-
-    The order of epoch e depends only on (seed, e), so a resumed run sees the same batches.
-    With several processes, rank r keeps images r, r + world_size, ... (equal shares, the few
-    left over dropped) and takes batch_size / world_size of every batch, so `batch_size` is the
-    total over all ranks and an epoch has the same number of steps on every rank.
-    """
-
-    def __init__(self, data: ImageSet, batch_size: int, seed: int, device: torch.device,
-                 channels_last: bool = False, rank: int = 0, world_size: int = 1) -> None:
-        images, labels = data.images, data.labels
-        if world_size > 1:
-            if batch_size % world_size:
-                raise UserError(f"--batch-size {batch_size} must be divisible by the number of "
-                                f"processes ({world_size}): it is the total over all of them")
-            share = len(images) // world_size
-            if share == 0:
-                raise UserError(f"{len(images)} images cannot be shared among {world_size} processes")
-            images = images[rank::world_size][:share]
-            labels = labels[rank::world_size][:share] if labels is not None else None
-            batch_size //= world_size
-        self.images = images.to(device)
-        self.labels = labels.to(device) if labels is not None else None
-        self.batch_size = min(batch_size, len(images))
-        self.seed = seed
-        self.rank = rank
-        self.device = device
-        self.channels_last = channels_last
-
-    def __len__(self) -> int:
-        return len(self.images) // self.batch_size
-
-    def batches(self, epoch: int, start: int = 0):
-        seed = self.seed * 1_000_003 + epoch + self.rank * 7_777_777_777
-        g = torch.Generator().manual_seed(seed % 2**63)
-        order = torch.randperm(len(self.images), generator=g)
-        if self.device.type == "cuda":  # from pinned memory the copy does not wait for the GPU
-            order = order.pin_memory().to(self.device, non_blocking=True)
-        else:
-            order = order.to(self.device)
-        for i in range(start, len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-            x = self.images[idx].float().div_(127.5).sub_(1.0)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            yield x, (self.labels[idx] if self.labels is not None else None)
 
 
 class Trainer:
@@ -139,6 +62,7 @@ class Trainer:
                  progress: bool = True, payload: dict[str, Any] | None = None, *,
                  world: World | None = None) -> None:
         self.family = get_family(config.model)
+        self.kind = self.family.hooks
         self.config = resolve_config(config, self.family)
         self.run_dir = run_dir
         self.world = world or distributed.current()
@@ -154,7 +78,8 @@ class Trainer:
         if self.family.conditional and self.data.labels is None:
             raise UserError(f"model {cfg.model!r} needs class labels, but data {cfg.data!r} has none "
                             "(use shapes, mnist, fashion-mnist, cifar10 or a folder with class subfolders)")
-        self.model_config = model_config(cfg, self.data, self.family)
+        self.model_config = model_config_for(cfg, self.family, self.data.channels,
+                                             self.data.num_classes)
         self.models = nn.ModuleDict(self.family.build(self.model_config)).to(self.device)
         # NHWC convolutions are faster on GPUs (tensor cores) and with oneDNN on CPUs (measured
         # 5-30% per step here).
@@ -165,9 +90,9 @@ class Trainer:
                                    self.world.rank, self.world.size)
         self.steps_per_epoch = len(self.loader)
         self.total_steps = cfg.steps or cfg.epochs * self.steps_per_epoch
-        self.step_fn = STEPS[self.family.kind](self.models, cfg, self.device, self.total_steps)
+        self.updater = step_class(self.kind)(self.models, cfg, self.device, self.total_steps)
         if self.world.rank:
-            self.step_fn.reseed(self.world.rank, 0)
+            self.updater.reseed(self.world.rank, 0)
         self.step = 0
         self.epoch = 0  # epochs completed
         self.batch_in_epoch = 0
@@ -183,18 +108,23 @@ class Trainer:
         if payload is not None:
             self._restore(payload)
         if self.world.distributed:
-            self.step_fn.wrap_networks(lambda net: distributed.wrap(net, self.device))
+            self.updater.wrap_networks(lambda net: distributed.wrap(net, self.device))
         self._compile_checks = 0  # steps still run with a fallback to eager mode
         if cfg.compile:
             self._compile()
-        fixed = torch.Generator().manual_seed(cfg.seed + PREVIEW_SEED_OFFSET)
-        self.preview_z = torch.randn(cfg.preview_count, cfg.latent_dim, generator=fixed)
-        self.preview_labels = self._preview_labels()
+        self.preview_z = preview_latents(self.kind, cfg.seed, cfg.preview_count, cfg.latent_dim)
 
     # ----- state
+    def _networks(self) -> dict[str, nn.Module]:
+        """Every network a checkpoint holds: the models, and the EMA copy as `<name>_ema`."""
+        nets = dict(self.models)
+        if self.updater.ema is not None:
+            nets[f"{self.kind.image_module}_ema"] = self.updater.ema.shadow
+        return nets
+
     def _restore(self, payload: dict[str, Any]) -> None:
-        load_models(self.models, payload, str(self.run_dir))
-        self.step_fn.load_state_dict(payload["step_state"])
+        load_models(self._networks(), payload, str(self.run_dir))
+        self.updater.load_state_dict(payload["step_state"])
         if self.world.distributed:
             # Only rank 0's generators were saved, and each rank draws its own noise anyway:
             # restoring rank 0's CUDA generator on every rank's GPU would not make them exact.
@@ -205,7 +135,7 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = p["step"], p["epoch"], p["batch_in_epoch"]
         self.elapsed, self.divergences = p.get("elapsed", 0.0), p.get("divergences", 0)
         if self.world.rank:  # only rank 0's noise state is saved
-            self.step_fn.reseed(self.world.rank, self.step)
+            self.updater.reseed(self.world.rank, self.step)
 
     def save_checkpoint(self, name: str = "last") -> Path:
         """Write checkpoints/NAME.pt with everything needed to resume (rank 0 only)."""
@@ -214,22 +144,15 @@ class Trainer:
             return path
         progress = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                     "elapsed": self.elapsed, "divergences": self.divergences}
-        return save_checkpoint(path, models=dict(self.models),
-                               step_state=self.step_fn.state_dict(), config=self.config.to_dict(),
+        return save_checkpoint(path, models=self._networks(),
+                               step_state=self.updater.state_dict(), config=self.config.to_dict(),
                                progress=progress, device=self.device)
 
     # ----- sampling
-    def _preview_labels(self) -> torch.Tensor | None:
-        k = self.model_config.num_classes
-        if not k:
-            return None
-        per_row = max(1, self.config.preview_count // k)
-        return torch.arange(k).repeat_interleave(per_row)
-
     @torch.no_grad()
     def sample(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Images in [-1, 1] from latents, with the preview network (EMA when enabled), on CPU."""
-        net = self.step_fn.sampler()
+        net = self.updater.image_network()
         was_training = net.training
         net.eval()
         out = []
@@ -240,33 +163,25 @@ class Trainer:
         return torch.cat(out)
 
     def preview(self) -> tuple[torch.Tensor, int]:
-        """The preview grid's images and how many go in a row.
-
-        Conditional models: one row per class, the same latent down each column.
-        VAEs: rows of fixed real images, their reconstructions, and prior samples.
-        """
-        if self.preview_labels is not None:
-            k = self.model_config.num_classes
-            per_row = len(self.preview_labels) // k
-            return self.sample(self.preview_z[:per_row].repeat(k, 1), self.preview_labels), per_row
-        images = self.sample(self.preview_z)
-        if self.family.kind == "vae":
-            real = self.data.images[: len(images)].float().div(127.5).sub(1)
-            recon = self.reconstruct(real)
-            per_row = max(1, int(math.sqrt(len(images))))
-            rows = []
-            for i in range(0, len(images), per_row):
-                rows += [real[i:i + per_row], recon[i:i + per_row], images[i:i + per_row]]
-            return torch.cat(rows), per_row
-        return images, 0
+        """The preview grid's images and how many go in a row, laid out by runs.preview_layout
+        (which the gallery reads too)."""
+        cfg = self.config
+        layout = preview_layout(self.kind, cfg.preview_count, self.model_config.num_classes,
+                                cfg.resolution)
+        images = preview_images(layout, self.preview_z, self.sample,
+                                real=lambda idx: from_uint8(self.data.images[idx]),
+                                reconstruct=self.reconstruct)
+        return images, layout["per_row"]
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        enc, dec = self.models["encoder"], self.step_fn.sampler()
-        enc.eval(), dec.eval()
-        mu, _ = enc(x.to(self.device), None)
-        out = dec(mu, None).float().cpu()
-        enc.train(), dec.train()
+        """Images in [-1, 1] passed through the encoder and the preview decoder, on CPU."""
+        dec = self.updater.image_network()
+        nets = {**self.models, self.kind.image_module: dec}
+        for net in nets.values():
+            net.eval()
+        out = dec(self.kind.encode(nets, x.to(self.device), None), None).float().cpu()
+        self.models.train()
         return out
 
     def log_metrics(self, record: dict[str, Any]) -> None:
@@ -278,9 +193,9 @@ class Trainer:
     # ----- compilation
     def _compile(self) -> None:
         """torch.compile the training networks; the first steps fall back to eager on failure."""
-        self._eager_networks = self.step_fn.networks()
+        self._eager_networks = self.updater.networks()
         try:
-            self.step_fn.wrap_networks(lambda net: torch.compile(net, **COMPILE_OPTIONS))
+            self.updater.wrap_networks(lambda net: torch.compile(net, **COMPILE_OPTIONS))
         except Exception as e:  # noqa: BLE001 - e.g. a Python version torch.compile does not support
             self._compile_failed(e)
             return
@@ -288,7 +203,7 @@ class Trainer:
         self._compile_checks = (self.config.n_critic or 1) + 1
 
     def _compile_failed(self, error: BaseException) -> None:
-        self.step_fn.set_networks(self._eager_networks)
+        self.updater.set_networks(self._eager_networks)
         self._compile_checks = 0
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
         msg = f"--compile failed ({type(error).__name__}: {reason}); training without it"
@@ -298,27 +213,27 @@ class Trainer:
         rng = {"cpu": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return copy.deepcopy({"models": self.models.state_dict(), "step": self.step_fn.state_dict(),
+        return copy.deepcopy({"models": self.models.state_dict(), "step": self.updater.state_dict(),
                               "rng": rng})
 
     def _train_step(self, real: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """One step; while compiled code is new, a failure restores the state and runs eagerly."""
         if not self._compile_checks:
-            return self.step_fn(real, labels, self.step)
+            return self.updater(real, labels, self.step)
         self._compile_checks -= 1
         saved = self._snapshot()
         try:
-            return self.step_fn(real, labels, self.step)
+            return self.updater(real, labels, self.step)
         except (torch.cuda.OutOfMemoryError, KeyboardInterrupt, UserError):
             raise
         except Exception as e:  # noqa: BLE001 - any compiler failure: keep training without it
             self._compile_failed(e)
             self.models.load_state_dict(saved["models"])
-            self.step_fn.load_state_dict(saved["step"])
+            self.updater.load_state_dict(saved["step"])
             torch.set_rng_state(saved["rng"]["cpu"])
             if "cuda" in saved["rng"]:
                 torch.cuda.set_rng_state(saved["rng"]["cuda"], self.device)
-            return self.step_fn(real, labels, self.step)
+            return self.updater(real, labels, self.step)
 
     # ----- loop
     def _accumulate(self, losses: dict[str, torch.Tensor]) -> None:
@@ -361,7 +276,7 @@ class Trainer:
         where = "cpu" if self.world.distributed else self.device
         self._restore(distributed.on_main(lambda: load_checkpoint(path, where), self.world))
         self.divergences = tries
-        self.step_fn.set_lr_scale(0.5 ** tries)
+        self.updater.set_lr_scale(0.5 ** tries)
         msg = (f"non-finite loss: restored the last checkpoint (step {self.step}) and set the "
                f"learning rates to {0.5 ** tries:g} x the configured ones "
                f"(try {tries} of {MAX_DIVERGENCE_RETRIES})")
@@ -449,38 +364,14 @@ class Trainer:
                        f"`latentstudio train --resume {self.run_dir}`", file=sys.stderr)
 
 
-def default_run_dir(cfg: TrainConfig) -> Path:
-    data = Path(cfg.data).name if ":" not in cfg.data else cfg.data.replace(":", "-")
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{cfg.model}-{data}-{cfg.resolution}px-{stamp}"
-
-
 def _write_config(trainer: Trainer) -> None:
     data = trainer.data
-    atomic.write_json(trainer.run_dir / "config.json", {
-        "latentstudio_version": __version__,
-        "model": trainer.config.model,
-        "kind": trainer.family.kind,
-        "config": trainer.config.to_dict(),
-        "model_config": dataclasses.asdict(trainer.model_config),
-        "data": {"spec": trainer.config.data, "fingerprint": data.fingerprint(), "count": len(data),
-                 "resolution": data.resolution, "channels": data.channels,
-                 "class_names": data.class_names},
-        "created": datetime.now().isoformat(timespec="seconds"),
-    })
-
-
-def read_run_config(run_dir: Path) -> dict[str, Any]:
-    """config.json of a run folder, or a UserError saying the folder is not a run."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise UserError(f"{run_dir} is not a latentstudio run folder (no config.json)")
-    try:
-        meta = json.loads(path.read_text())
-        meta["config"]["model"]
-    except (ValueError, KeyError, TypeError):
-        raise UserError(f"{path} is damaged or not a latentstudio config") from None
-    return meta
+    write_run_config(
+        trainer.run_dir, model=trainer.config.model, kind=trainer.family.kind,
+        config=trainer.config.to_dict(), model_config=dataclasses.asdict(trainer.model_config),
+        data={"spec": trainer.config.data, "fingerprint": data.fingerprint(), "count": len(data),
+              "resolution": data.resolution, "channels": data.channels,
+              "class_names": data.class_names})
 
 
 def train(config: TrainConfig | None = None, *, resume: str | Path | None = None,
@@ -505,6 +396,12 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
         distributed.cleanup()
 
 
+def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """The settings `train --resume RUN` continues with (the run's, with `overrides`)."""
+    meta = read_run_config(Path(run_dir))
+    return TrainConfig.from_dict({**meta["config"], **(overrides or {})})
+
+
 def _resumed_trainer(run_dir: Path, callbacks: Sequence[Callback], progress: bool,
                      overrides: dict[str, Any] | None, world: World) -> Trainer:
     def read() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -519,7 +416,8 @@ def _resumed_trainer(run_dir: Path, callbacks: Sequence[Callback], progress: boo
                   file=sys.stderr)
         if overrides:
             meta["config"] = trainer.config.to_dict()
-            atomic.write_json(run_dir / "config.json", meta)
+            meta.pop("latentstudio_version", None)
+            write_run_config(run_dir, **meta)
     return trainer
 
 
@@ -528,7 +426,7 @@ def _new_trainer(config: TrainConfig | None, callbacks: Sequence[Callback], prog
     cfg = config or TrainConfig()
 
     def choose_run_dir() -> Path:
-        run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)
+        run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg.model, cfg.data, cfg.resolution)
         if (run_dir / "checkpoints" / "last.pt").exists() or (run_dir / "config.json").exists():
             raise UserError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, "
                             "or choose another --out")

@@ -28,7 +28,7 @@ from torch.utils._pytree import tree_leaves
 
 from latentstudio.errors import UserError
 from latentstudio.models import ModelConfig, get_family
-from latentstudio.train.config import TrainConfig
+from latentstudio.train.config import TrainConfig, model_config_for, resolve_config
 from latentstudio.train.ema import EMA
 
 BLOCK = 512  # the CUDA caching allocator rounds every allocation up to a multiple of this
@@ -119,8 +119,6 @@ def estimate_memory(cfg: TrainConfig, *, channels: int = 3, num_classes: int = 1
     `data_count` images of the dataset sit on the device; `num_classes` is used by conditional
     families; `model_config` (when given) overrides the one derived from `cfg`.
     """
-    from latentstudio.train.loop import model_config_for, resolve_config
-
     family = get_family(cfg.model)
     cfg = resolve_config(cfg, family)
     mc = model_config or model_config_for(cfg, family, channels, num_classes)
@@ -150,7 +148,7 @@ def step_memory(cfg: TrainConfig, mc: ModelConfig, device_type: str = "cuda") ->
     Under FakeTensorMode (as estimate_memory runs it) nothing is computed; without it the same
     code measures a real CPU training step. `cfg` must be resolved (resolve_config).
     """
-    from latentstudio.train.steps import STEPS
+    from latentstudio.train.steps import step_class
 
     family = get_family(cfg.model)
     precision = simulation_precision(cfg.precision, device_type)
@@ -158,13 +156,13 @@ def step_memory(cfg: TrainConfig, mc: ModelConfig, device_type: str = "cuda") ->
     n = cfg.batch_size
     with LiveBytes() as live:
         models = nn.ModuleDict(family.build(mc))
-        step = STEPS[family.kind](models, sim_cfg, torch.device("cpu"), 1_000_000)
+        step = step_class(family.hooks)(models, sim_cfg, torch.device("cpu"), 1_000_000)
         if cfg.ema:
             # EMA deep-copies its model, which fake tensors do not support: a second build of
-            # the sampler has the same tensors.
+            # the image network has the same tensors.
             ema = object.__new__(EMA)
             ema.decay = cfg.ema
-            ema.shadow = nn.ModuleDict(family.build(mc))[family.sampler].eval().requires_grad_(False)
+            ema.shadow = nn.ModuleDict(family.build(mc))[family.hooks.image_module].eval().requires_grad_(False)
             step.ema = ema
         step.scaler = torch.amp.GradScaler("cpu", enabled=False)  # fp16 scaling reads values
         if device_type == "cuda":

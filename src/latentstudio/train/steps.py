@@ -1,4 +1,4 @@
-"""One optimisation step per family kind: the adversarial step (two optimisers, n_critic) and
+"""One optimisation step per model kind: the adversarial step (two optimisers, n_critic) and
 the VAE step. The loop calls `step(real, labels)` and never looks inside.
 
 The networks a step calls while training are named in its NETWORKS; the loop may replace them
@@ -9,6 +9,7 @@ with wrappers of the same parameters (DistributedDataParallel, torch.compile) th
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from latentstudio.models import Kind
 from latentstudio.objectives.adversarial import discriminator_loss, generator_loss
 from latentstudio.objectives.kl import kl_normal
 from latentstudio.objectives.penalties import clip_weights, gradient_penalty, r1_penalty
@@ -95,8 +97,13 @@ def make_optimizer(kind: str, params: Iterator[nn.Parameter], lr: float,
         return torch.optim.Adam(params, lr=lr, betas=betas)
 
 
-class _Step:
-    """Shared pieces: autocast, gradient scaling for fp16, the training noise generator."""
+class Step:
+    """Shared pieces: autocast, gradient scaling for fp16, the training noise generator.
+
+    A kind's step subclasses this: `__call__(real, labels, step)` does one update and returns
+    its losses, `image_network()` is the network previews use. The EMA copy (`ema.shadow`) is
+    saved by the trainer as a network of its own, not in `state_dict`.
+    """
 
     NETWORKS: tuple[str, ...] = ()  # attributes holding the networks called in training
 
@@ -149,8 +156,6 @@ class _Step:
         state = {f"opt_{k}": o.state_dict() for k, o in self.optimizers.items()}
         state["scaler"] = self.scaler.state_dict()
         state["gen"] = self.gen.get_state()
-        if self.ema is not None:
-            state["ema"] = self.ema.shadow.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -158,8 +163,6 @@ class _Step:
             o.load_state_dict(state[f"opt_{k}"])
         self.scaler.load_state_dict(state["scaler"])
         self.gen.set_state(state["gen"])
-        if self.ema is not None:
-            self.ema.shadow.load_state_dict(state["ema"])
 
     def set_lr_scale(self, factor: float) -> None:
         """Set every learning rate to `factor` times its configured value.
@@ -172,7 +175,7 @@ class _Step:
                 group["lr"] = self.base_lrs[k] * factor
 
 
-class AdversarialStep(_Step):
+class AdversarialStep(Step):
     """One discriminator (critic) update per batch; one generator update every n_critic batches."""
 
     NETWORKS = ("G", "D")
@@ -253,12 +256,12 @@ class AdversarialStep(_Step):
             out["loss_g"] = loss_g.detach()
         return out
 
-    def sampler(self) -> nn.Module:
+    def image_network(self) -> nn.Module:
         """The network used for previews and sampling (the EMA copy when there is one)."""
         return self.ema.shadow if self.ema is not None else unwrap(self.G)
 
 
-class VAEStep(_Step):
+class VAEStep(Step):
     """Negative ELBO: reconstruction (summed over pixels) + beta * KL, KL weight warmed up."""
 
     NETWORKS = ("E", "decode")
@@ -289,7 +292,8 @@ class VAEStep(_Step):
             self.ema.update(self.Dec)
         return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
 
-    def sampler(self) -> nn.Module:
+    def image_network(self) -> nn.Module:
+        """The decoder used for previews and sampling (the EMA copy when there is one)."""
         return self.ema.shadow if self.ema is not None else self.Dec
 
 
@@ -305,4 +309,7 @@ def reconstruction_loss(kind: str, logits: torch.Tensor, target: torch.Tensor) -
     return F.mse_loss(torch.tanh(logits / 2), target, reduction="sum") / n
 
 
-STEPS = {"gan": AdversarialStep, "vae": VAEStep}
+def step_class(kind: Kind) -> type[Step]:
+    """The training step class a kind names ("module:Class")."""
+    module, _, name = kind.step.partition(":")
+    return getattr(importlib.import_module(module), name)

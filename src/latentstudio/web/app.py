@@ -305,7 +305,7 @@ def create_app(runs_dir: str | Path, device: str = "cpu",
         cell = layout["cells"][req.index]
         latent = None
         if cell["z"] is not None:
-            latent = preview_latent(meta["config"], cell["z"])
+            latent = preview_latent(meta, cell["z"])
         info = {"source": "grid", "epoch": req.epoch, "index": req.index, "kind": cell["kind"],
                 "seed": None}
         return curation.add_item(path, f"grid:{req.epoch}:{req.index}", image, info, latent,

@@ -6,22 +6,21 @@ Nothing here loads a model; a damaged or half-written run folder is described (s
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import re
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from PIL import Image
 
+from latentstudio.errors import UserError
+from latentstudio.models import get_kind
+from latentstudio.runs import preview_layout, read_meta, read_metrics, sample_grids, total_steps
+
 ACTIVE_SECONDS = 90  # a run whose files changed this recently is shown as training
 SERVED_SUFFIXES = {".png", ".gif", ".jpg", ".jpeg", ".webp", ".json", ".jsonl"}
-GRID_PADDING = 2  # images.make_grid's default, used by the preview grids
-_EPOCH_FILE = re.compile(r"^epoch_(\d+)\.png$")
 _MAX_CURVE_POINTS = 400
 
 
@@ -79,40 +78,6 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-# ----- metrics.jsonl
-@lru_cache(maxsize=64)
-def _parse_metrics(path: str, mtime_ns: int, size: int) -> tuple[tuple[dict[str, Any], ...], int]:
-    records, bad = [], 0
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                bad += 1  # typically the last line of a log being written right now
-                continue
-            if isinstance(rec, dict) and isinstance(rec.get("step"), int):
-                records.append(rec)
-            else:
-                bad += 1
-    return tuple(records), bad
-
-
-def read_metrics(run_dir: Path) -> tuple[list[dict[str, Any]], int]:
-    """(records of metrics.jsonl, number of unreadable lines); cached until the file changes."""
-    path = run_dir / "metrics.jsonl"
-    try:
-        st = path.stat()
-    except OSError:
-        return [], 0
-    try:
-        records, bad = _parse_metrics(str(path), st.st_mtime_ns, st.st_size)
-    except OSError:
-        return [], 1
-    return list(records), bad
-
-
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -142,49 +107,7 @@ def metric_curves(records: list[dict[str, Any]]) -> dict[str, list[list[float]]]
     return curves
 
 
-# ----- config.json and summaries
-def read_meta(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """(config.json contents, None), or (None, what is wrong with it)."""
-    path = run_dir / "config.json"
-    if not path.exists():
-        return None, "no config.json (not a run, or one that is just starting)"
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
-            raise ValueError
-        meta["config"]["model"]
-        return meta, None
-    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        return None, "config.json is damaged or half-written"
-
-
-def sample_grids(run_dir: Path) -> list[tuple[int, Path]]:
-    """(epoch, path) of the preview grids samples/epoch_NNNN.png, oldest first."""
-    try:
-        names = os.listdir(run_dir / "samples")
-    except OSError:
-        return []
-    found = []
-    for n in names:
-        m = _EPOCH_FILE.match(n)
-        if m and (run_dir / "samples" / n).is_file():
-            found.append((int(m.group(1)), run_dir / "samples" / n))
-    return sorted(found)
-
-
-def total_steps(meta: dict[str, Any]) -> int | None:
-    """The step count the run is configured to reach."""
-    cfg = meta.get("config", {})
-    if isinstance(cfg.get("steps"), int):
-        return cfg["steps"]
-    data = meta.get("data")
-    count = data.get("count") if isinstance(data, dict) else None
-    batch, epochs = cfg.get("batch_size"), cfg.get("epochs")
-    if all(isinstance(v, int) and v > 0 for v in (count, batch, epochs)):
-        return epochs * (count // min(batch, count))
-    return None
-
-
+# ----- summaries
 def summarize(root: Path, run_dir: Path, now: float | None = None) -> dict[str, Any]:
     """What the runs page shows for one folder; never raises for a damaged folder."""
     now = time.time() if now is None else now
@@ -242,34 +165,16 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
     return sorted(runs, key=lambda r: r["updated"], reverse=True)
 
 
-# ----- preview grid layout (mirrors train.loop.Trainer.preview)
+# ----- preview grid layout
 def grid_layout(meta: dict[str, Any]) -> dict[str, Any]:
-    """How the preview grid is tiled and what each cell shows.
-
-    cells[i] = {"kind": "sample"|"real"|"recon", "z": index into the preview latents or None,
-    "label": class or None}. Unconditional GANs: preview_count samples in a square grid.
-    Conditional models: one row per class, the same latent down each column. VAEs: rows of real
-    images, their reconstructions and prior samples.
-    """
+    """The layout of a run's preview grids (runs.preview_layout, as the trainer drew them)."""
     cfg, mc = meta["config"], meta.get("model_config", {})
-    n = int(cfg.get("preview_count", 16))
-    k = int(mc.get("num_classes") or 0)
-    cells: list[dict[str, Any]] = []
-    if k:
-        per_row = max(1, n // k)
-        cells = [{"kind": "sample", "z": i % per_row, "label": i // per_row} for i in range(k * per_row)]
-    elif meta.get("kind") == "vae":
-        per_row = max(1, int(math.sqrt(n)))
-        for start in range(0, n, per_row):
-            width = min(per_row, n - start)
-            for kind in ("real", "recon", "sample"):
-                cells += [{"kind": kind, "z": start + j if kind == "sample" else None, "label": None}
-                          for j in range(width)]
-    else:
-        per_row = max(1, math.ceil(math.sqrt(n)))
-        cells = [{"kind": "sample", "z": i, "label": None} for i in range(n)]
-    return {"per_row": per_row, "cell": int(cfg.get("resolution", 32)), "padding": GRID_PADDING,
-            "cells": cells}
+    try:
+        kind = get_kind(meta.get("kind", "gan"))
+    except UserError as e:  # a plugin's kind that is not installed here
+        raise ValueError(str(e)) from None
+    return preview_layout(kind, int(cfg.get("preview_count", 16)), int(mc.get("num_classes") or 0),
+                          int(cfg.get("resolution", 32)))
 
 
 def crop_cell(grid_path: Path, layout: dict[str, Any], index: int) -> Image.Image | None:

@@ -80,8 +80,8 @@ def _frozen(net: nn.Module, device: str) -> nn.Module:
 
 def _build_lite0(dataset: ImageSet | None, device: str, weights: str | None,
                  progress: bool) -> Extractor:
-    from latentstudio.dream.lite0 import load_lite0
     from latentstudio.metrics.extractors.lite0 import Lite0Features
+    from latentstudio.models.lite0 import load_lite0
 
     return Extractor("lite0", "lite0", 1280, _frozen(Lite0Features(load_lite0(weights)), device),
                      224, True, device)

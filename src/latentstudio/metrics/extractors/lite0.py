@@ -4,7 +4,7 @@ The weights were converted from TensorFlow's EfficientNet-Lite, whose preprocess
 (pixel - 127) / 128, i.e. inputs in [-1, 1] at 224 x 224, the range our images already use
 (checked: ImageNet test photos are classified more confidently this way than with ImageNet
 mean/std). Features are the 1280-d global average pool after the head convolution of the network
-that `latentstudio.dream.lite0.load_lite0` loads (shared with DeepDream).
+that `latentstudio.models.lite0.load_lite0` loads (shared with DeepDream).
 """
 
 from __future__ import annotations

@@ -1,4 +1,10 @@
-"""Checkpoints: plain state dicts plus the config, written atomically, read with weights_only=True."""
+"""Checkpoints: plain state dicts plus the config, written atomically, read with weights_only=True.
+
+A checkpoint holds every network under "models" (an EMA copy as e.g. "generator_ema"), the
+training step's optimiser/scaler/noise state under "step_state", the loop's position under
+"progress" and the random generators under "rng". Format 1 (latentstudio 0.1.0) kept the EMA
+weights inside "step_state"; it is upgraded on reading.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,8 @@ import torch
 from latentstudio import __version__, atomic
 from latentstudio.errors import UserError
 
-FORMAT = 1
+FORMAT = 2
+READABLE_FORMATS = (1, 2)
 
 
 def save_checkpoint(path: str | Path, *, models: dict[str, torch.nn.Module], step_state: dict[str, Any],
@@ -45,9 +52,23 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except Exception as e:  # noqa: BLE001 - any unpickling failure means the same to the user
         raise UserError(f"{path} is not a readable latentstudio checkpoint ({type(e).__name__}); "
                         "it may be truncated or from another program") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT or "models" not in payload:
+    if not isinstance(payload, dict) or payload.get("format") not in READABLE_FORMATS or \
+            "models" not in payload:
         raise UserError(f"{path} is not a latentstudio checkpoint (format {FORMAT})")
+    if payload["format"] == 1:
+        _upgrade_format_1(payload)
     return payload
+
+
+def _upgrade_format_1(payload: dict[str, Any]) -> None:
+    """Move 0.1.0's EMA weights from the step state to the models, as "<image module>_ema"."""
+    ema = payload.get("step_state", {}).pop("ema", None)
+    if ema is not None:
+        from latentstudio.models import get_family
+
+        family = get_family(payload.get("config", {}).get("model", "?"))
+        payload["models"][f"{family.hooks.image_module}_ema"] = ema
+    payload["format"] = FORMAT
 
 
 def load_models(models: dict[str, torch.nn.Module], payload: dict[str, Any], source: str) -> None:

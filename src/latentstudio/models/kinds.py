@@ -1,0 +1,37 @@
+"""The two kinds of model latentstudio trains: adversarial (gan) and variational autoencoder (vae).
+
+A new kind registers a `Kind` like these from its own module, with its training step beside it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from latentstudio.models import Kind, register_kind
+
+
+def _vae_encode(models: dict[str, nn.Module], x: torch.Tensor,
+                labels: torch.Tensor | None) -> torch.Tensor:
+    mu, _ = models["encoder"](x, labels)  # the posterior mean
+    return mu
+
+
+GAN = register_kind(Kind(
+    name="gan",
+    image_module="generator",
+    step="latentstudio.train.steps:AdversarialStep",
+    description="a generator and a discriminator (critic) trained against each other",
+    shown_settings=("epochs", "width", "lr", "optimizer", "betas", "loss", "n_critic", "clip",
+                    "gp_weight"),
+))
+
+VAE = register_kind(Kind(
+    name="vae",
+    image_module="decoder",
+    step="latentstudio.train.steps:VAEStep",
+    description="an encoder and a decoder trained on the evidence lower bound",
+    encode=_vae_encode,
+    preview_rows=("real", "recon", "sample"),
+    shown_settings=("epochs", "width", "lr", "optimizer", "betas", "recon", "beta"),
+))

@@ -1,0 +1,134 @@
+"""config.json, metrics.jsonl and the preview grids of a run folder: names, writing and reading."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from latentstudio import __version__, atomic
+from latentstudio.errors import UserError
+
+_EPOCH_FILE = re.compile(r"^epoch_(\d+)\.png$")
+
+
+def default_run_dir(model: str, data: str, resolution: int) -> Path:
+    """runs/MODEL-DATA-RESpx-TIMESTAMP."""
+    name = Path(data).name if ":" not in data else data.replace(":", "-")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{model}-{name}-{resolution}px-{stamp}"
+
+
+def write_run_config(run_dir: Path, *, model: str, kind: str, config: dict[str, Any],
+                     model_config: dict[str, Any], data: dict[str, Any],
+                     created: str | None = None, **extra: Any) -> Path:
+    """Write config.json: the settings, the networks' shapes and the data a run trains on.
+
+    `data` holds spec, fingerprint, count, resolution, channels and class_names; `extra`
+    keys are stored beside them.
+    """
+    return atomic.write_json(Path(run_dir) / "config.json", {
+        "latentstudio_version": __version__,
+        "model": model,
+        "kind": kind,
+        "config": config,
+        "model_config": model_config,
+        "data": data,
+        "created": created or datetime.now().isoformat(timespec="seconds"),
+        **extra,
+    })
+
+
+def read_meta(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(config.json contents, None), or (None, what is wrong with it); never raises."""
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        return None, "no config.json (not a run, or one that is just starting)"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+            raise ValueError
+        meta["config"]["model"]
+        return meta, None
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None, "config.json is damaged or half-written"
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """config.json of a run folder, or a UserError saying the folder is not a run."""
+    meta, problem = read_meta(Path(run_dir))
+    if meta is None:
+        if not (Path(run_dir) / "config.json").exists():
+            raise UserError(f"{run_dir} is not a latentstudio run folder (no config.json)")
+        raise UserError(f"{Path(run_dir) / 'config.json'} is damaged or not a latentstudio config")
+    return meta
+
+
+def is_run(path: str | Path) -> bool:
+    """True when `path` looks like a run folder (has a readable config.json)."""
+    return read_meta(Path(path))[0] is not None
+
+
+def total_steps(meta: dict[str, Any]) -> int | None:
+    """The step count the run is configured to reach."""
+    cfg = meta.get("config", {})
+    if isinstance(cfg.get("steps"), int):
+        return cfg["steps"]
+    data = meta.get("data")
+    count = data.get("count") if isinstance(data, dict) else None
+    batch, epochs = cfg.get("batch_size"), cfg.get("epochs")
+    if all(isinstance(v, int) and v > 0 for v in (count, batch, epochs)):
+        return epochs * (count // min(batch, count))
+    return None
+
+
+@lru_cache(maxsize=64)
+def _parse_metrics(path: str, mtime_ns: int, size: int) -> tuple[tuple[dict[str, Any], ...], int]:
+    records, bad = [], 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                bad += 1  # typically the last line of a log being written right now
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("step"), int):
+                records.append(rec)
+            else:
+                bad += 1
+    return tuple(records), bad
+
+
+def read_metrics(run_dir: Path) -> tuple[list[dict[str, Any]], int]:
+    """(records of metrics.jsonl, number of unreadable lines); cached until the file changes."""
+    path = Path(run_dir) / "metrics.jsonl"
+    try:
+        st = path.stat()
+    except OSError:
+        return [], 0
+    try:
+        records, bad = _parse_metrics(str(path), st.st_mtime_ns, st.st_size)
+    except OSError:
+        return [], 1
+    return list(records), bad
+
+
+def sample_grids(run_dir: Path) -> list[tuple[int, Path]]:
+    """(epoch, path) of the preview grids samples/epoch_NNNN.png, oldest first."""
+    samples = Path(run_dir) / "samples"
+    try:
+        names = os.listdir(samples)
+    except OSError:
+        return []
+    found = []
+    for n in names:
+        m = _EPOCH_FILE.match(n)
+        if m and (samples / n).is_file():
+            found.append((int(m.group(1)), samples / n))
+    return sorted(found)
