@@ -28,7 +28,35 @@ def test_identical_sets_have_full_precision_recall_and_coverage() -> None:
     assert (pr.precision, pr.recall) == (1.0, 1.0)
     dc = density_coverage(x, x.copy(), k=5)
     assert dc.coverage == 1.0
-    assert dc.density == pytest.approx(6 / 5)  # each real ball holds its centre and 5 neighbours
+    # Each ball holds its centre and 4 neighbours; the 5th sits on the edge, which prdc leaves out.
+    assert dc.density == pytest.approx(1.0)
+
+
+def _brute_force(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[float, float, float, float]:
+    """The reference formulas written out on full distance matrices: precision/recall as in
+    Kynkäänniemi et al.'s code (edge inside, `<=`), density/coverage as in prdc (edge outside, `<`)."""
+    def radii(x: np.ndarray) -> np.ndarray:
+        return np.sort(cdist(x, x), axis=1)[:, k]  # column 0 is the point itself
+
+    d = cdist(real, fake)  # real x fake
+    r_real, r_fake = radii(real), radii(fake)
+    precision = (d <= r_real[:, None]).any(axis=0).mean()
+    recall = (d <= r_fake[None, :]).any(axis=1).mean()
+    density = (d < r_real[:, None]).sum(axis=0).mean() / k
+    coverage = (d.min(axis=1) < r_real).mean()
+    return precision, recall, density, coverage
+
+
+def test_match_the_reference_formulas_when_points_sit_on_ball_edges() -> None:
+    # Small integer features: many distances tie exactly with a k-NN radius, so `<` against `<=`
+    # changes the result (and distances of integers are exact in float64).
+    rng = np.random.default_rng(5)
+    real, fake = rng.integers(0, 3, size=(120, 3)), rng.integers(0, 3, size=(90, 3))
+    fake[:30] = real[:30]
+    for k in (3, 5):
+        pr, dc = precision_recall(real, fake, k=k), density_coverage(real, fake, k=k)
+        got = (pr.precision, pr.recall, dc.density, dc.coverage)
+        assert got == pytest.approx(_brute_force(real, fake, k), abs=1e-12)
 
 
 def test_values_fall_as_one_set_moves_away() -> None:

@@ -8,6 +8,11 @@ distance to the point's k-th nearest neighbour in the same set.
   the two distributions match; above 1 when samples crowd where real data is dense)
 - coverage: share of real samples whose ball holds at least one generated sample
 All are deterministic given the features.
+
+On a ball's edge the two papers' reference code differ, and each metric follows its own: the
+official improved precision/recall counts a point at exactly the radius as inside (`<=`); prdc,
+the density/coverage reference, counts it outside (`<`). With `<=`, a set compared with a copy of
+itself would get density (k+1)/k, because every ball also holds its k-th neighbour on its edge.
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> DensityC
     balls_hit = 0.0
     covered = np.zeros(len(real), dtype=bool)
     for _rows, d in distance_chunks(fake, real):
-        inside = d.numpy() <= radii[None]
+        inside = d.numpy() < radii[None]
         balls_hit += inside.sum()
         covered |= inside.any(axis=0)
     return DensityCoverage(float(balls_hit / (k * len(fake))), float(covered.mean()), k)
