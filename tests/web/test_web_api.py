@@ -151,7 +151,8 @@ class TestCuration:
         item = item.json()
         assert item["key"] == rendered["key"] and item["seed"] == 7 and item["has_latent"]
         changed = {k for k, v in tree(runs_root).items() if before.get(k) != v}
-        assert changed == {f"{RUN}/curated.json", f"{RUN}/{item['file']}", f"{RUN}/{item['latent_file']}"}
+        assert changed == {f"{RUN}/curated.json", f"{RUN}/{item['file']}", f"{RUN}/{item['latent_file']}",
+                           f"{RUN}/curated/.lock"}  # the lock that servers sharing the folder take
         # The saved PNG is the rendered picture; the latent file reloads safely.
         assert np.array_equal(png_array((run / item["file"]).read_bytes()),
                               data_url_array(rendered["image"]))
@@ -223,6 +224,17 @@ class TestCuration:
         (runs_root / RUN / "curated").symlink_to(outside)
         r = client.post(f"/api/runs/{RUN}/curated", json={"seed": 1})
         assert r.status_code == 409 and list(outside.iterdir()) == []
+
+    def test_lock_file_link_pointing_outside_is_refused(self, client, runs_root, tmp_path):
+        (runs_root / RUN / "curated").mkdir()
+        (runs_root / RUN / "curated" / ".lock").symlink_to(tmp_path / "elsewhere")
+        r = client.post(f"/api/runs/{RUN}/curated", json={"seed": 1})
+        assert r.status_code == 409 and ".lock" in r.json()["detail"]
+        assert not (tmp_path / "elsewhere").exists()
+
+    def test_unstar_of_an_unknown_favourite_writes_nothing(self, client, runs_root):
+        assert client.delete(f"/api/runs/{RUN}/curated/0123456789ab").status_code == 404
+        assert not (runs_root / RUN / "curated").exists()
 
 
 class TestPlay:

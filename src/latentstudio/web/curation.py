@@ -1,19 +1,30 @@
 """Favourites of a run: PNGs (and their latents) in RUN/curated/, listed in RUN/curated.json.
 
 Every write is atomic (temp file + rename) and happens under a per-run lock, so concurrent stars
-never lose an entry and a reader never sees half a file. Only RUN/curated.json and files inside
-RUN/curated/ are ever written.
+never lose an entry and a reader never sees half a file. The lock is an OS file lock on
+RUN/curated/.lock, so it also holds between gallery servers sharing one runs folder; where the
+OS has no `fcntl` (Windows) it only holds inside one server process. Only RUN/curated.json and
+files inside RUN/curated/ are ever written.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 import torch
 from PIL import Image
@@ -25,13 +36,37 @@ from latentstudio.images import save_png
 
 FORMAT = 1
 _ID = re.compile(r"^[0-9a-f]{12}$")
+LOCK_FILE = ".lock"
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
 
-def _lock(run_dir: Path) -> threading.Lock:
+def _thread_lock(run_dir: Path) -> threading.Lock:
     with _locks_guard:
         return _locks.setdefault(str(run_dir.resolve()), threading.Lock())
+
+
+@contextmanager
+def _exclusive(run_dir: Path) -> Iterator[Path]:
+    """Hold the run's curation lock against other threads and other processes; yields curated/."""
+    # The thread lock as well as flock: where flock is emulated with per-process POSIX locks
+    # (NFS) or missing, it alone keeps two threads of one server apart.
+    with _thread_lock(run_dir):
+        folder = _check_targets(run_dir)
+        folder.mkdir(exist_ok=True)
+        try:
+            fd = os.open(folder / LOCK_FILE, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
+                         0o666)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise UserError(f"curated/{LOCK_FILE} in this run is a symbolic link; remove it") from None
+            raise
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd closes, even if we crash
+            yield folder
+        finally:
+            os.close(fd)
 
 
 def _check_targets(run_dir: Path) -> Path:
@@ -71,8 +106,7 @@ def add_item(run_dir: Path, key: str, image: Image.Image, info: dict[str, Any],
 
     Starring the same key twice returns the existing item.
     """
-    with _lock(run_dir):
-        folder = _check_targets(run_dir)
+    with _exclusive(run_dir) as folder:
         items, _ = read_curated(run_dir)
         for item in items:
             if item.get("key") == key:
@@ -94,10 +128,9 @@ def add_item(run_dir: Path, key: str, image: Image.Image, info: dict[str, Any],
 
 def remove_item(run_dir: Path, iid: str) -> bool:
     """Unstar: drop the item from curated.json, then delete its files. False when not found."""
-    if not _ID.match(iid):
+    if not _ID.match(iid) or find_item(run_dir, iid) is None:  # a 404 creates no curated/
         return False
-    with _lock(run_dir):
-        folder = _check_targets(run_dir)
+    with _exclusive(run_dir) as folder:
         items, _ = read_curated(run_dir)
         keep = [i for i in items if i.get("id") != iid]
         if len(keep) == len(items):
@@ -109,5 +142,6 @@ def remove_item(run_dir: Path, iid: str) -> bool:
 
 
 def find_item(run_dir: Path, iid: str) -> dict[str, Any] | None:
+    """The listed item with this id, or None."""
     items, _ = read_curated(run_dir)
     return next((i for i in items if i.get("id") == iid), None)
