@@ -140,7 +140,8 @@ def create_app(runs_dir: str | Path, device: str = "cpu",
 
     @app.exception_handler(UserError)
     async def user_error(request: Request, exc: UserError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
+        # curation.FolderNotWritable carries its own status (403 read-only, 507 disk full).
+        return JSONResponse({"detail": str(exc)}, status_code=getattr(exc, "status", 409))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -4,7 +4,8 @@ Every write is atomic (temp file + rename) and happens under a per-run lock, so 
 never lose an entry and a reader never sees half a file. The lock is an OS file lock on
 RUN/curated/.lock, so it also holds between gallery servers sharing one runs folder; where the
 OS has no `fcntl` (Windows) it only holds inside one server process. Only RUN/curated.json and
-files inside RUN/curated/ are ever written.
+files inside RUN/curated/ are ever written. A write the file system refuses (read-only, no
+permission, disk full) raises FolderNotWritable, whose message names the folder and the cause.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,14 @@ _ID = re.compile(r"^[0-9a-f]{12}$")
 LOCK_FILE = ".lock"
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
+
+
+class FolderNotWritable(UserError):
+    """The file system refused a curation write; `status` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _thread_lock(run_dir: Path) -> threading.Lock:
@@ -67,6 +76,39 @@ def _exclusive(run_dir: Path) -> Iterator[Path]:
             yield folder
         finally:
             os.close(fd)
+
+
+def _refusal(run_dir: Path, error: BaseException) -> FolderNotWritable | None:
+    """The FolderNotWritable for an OSError the user can fix, else None."""
+    # save_latent turns its OSError into a UserError; the errno survives in the context.
+    if isinstance(error, UserError) and not isinstance(error, FolderNotWritable):
+        error = error.__context__
+    if not isinstance(error, OSError):
+        return None
+    code = error.errno
+    if code in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return FolderNotWritable(f"cannot save favourites in {run_dir}: no space left on its disk; "
+                                 "free some space and try again", 507)
+    if code == errno.EROFS:
+        return FolderNotWritable(f"cannot save favourites in {run_dir}: it is on a read-only file "
+                                 "system; copy the run to a writable folder to curate it", 403)
+    if code in (errno.EACCES, errno.EPERM):
+        return FolderNotWritable(f"cannot save favourites in {run_dir}: permission denied; make "
+                                 "the run folder writable for this user or copy it", 403)
+    return None
+
+
+@contextmanager
+def _writing(run_dir: Path) -> Iterator[Path]:
+    """`_exclusive`, turning a refused write into FolderNotWritable; yields curated/."""
+    try:
+        with _exclusive(run_dir) as folder:
+            yield folder
+    except (OSError, UserError) as e:
+        refusal = _refusal(run_dir, e)
+        if refusal is None:
+            raise
+        raise refusal from e
 
 
 def _check_targets(run_dir: Path) -> Path:
@@ -104,9 +146,10 @@ def add_item(run_dir: Path, key: str, image: Image.Image, info: dict[str, Any],
              latent: torch.Tensor | None = None, label: int | None = None) -> dict[str, Any]:
     """Star a picture: write curated/ID.png (and ID.pt with its latent), then list it.
 
-    Starring the same key twice returns the existing item.
+    Starring the same key twice returns the existing item. When a write fails, the files of
+    this star are removed again and curated.json is left as it was.
     """
-    with _exclusive(run_dir) as folder:
+    with _writing(run_dir) as folder:
         items, _ = read_curated(run_dir)
         for item in items:
             if item.get("key") == key:
@@ -115,14 +158,22 @@ def add_item(run_dir: Path, key: str, image: Image.Image, info: dict[str, Any],
         item = {"id": iid, "key": key, "file": f"curated/{iid}.png", **info,
                 "label": label, "latent": None, "latent_file": None,
                 "created": datetime.now().isoformat(timespec="seconds")}
-        save_png(image, folder / f"{iid}.png")
-        if latent is not None:
-            z = latent.reshape(-1).float()
-            # The same latent file `latentstudio interpolate/sample` read as keyframes.
-            save_latent(folder / f"{iid}.pt", z, label, run=run_dir.name)
-            item["latent"] = [round(float(v), 6) for v in z]
-            item["latent_file"] = f"curated/{iid}.pt"
-        atomic.write_json(run_dir / "curated.json", {"format": FORMAT, "items": items + [item]})
+        written = [folder / f"{iid}.png"]
+        try:
+            save_png(image, written[0])
+            if latent is not None:
+                z = latent.reshape(-1).float()
+                written.append(folder / f"{iid}.pt")
+                # The same latent file `latentstudio interpolate/sample` read as keyframes.
+                save_latent(written[1], z, label, run=run_dir.name)
+                item["latent"] = [round(float(v), 6) for v in z]
+                item["latent_file"] = f"curated/{iid}.pt"
+            atomic.write_json(run_dir / "curated.json", {"format": FORMAT, "items": items + [item]})
+        except BaseException:
+            for path in written:
+                with suppress(OSError):
+                    path.unlink(missing_ok=True)
+            raise
         return item
 
 
@@ -130,14 +181,16 @@ def remove_item(run_dir: Path, iid: str) -> bool:
     """Unstar: drop the item from curated.json, then delete its files. False when not found."""
     if not _ID.match(iid) or find_item(run_dir, iid) is None:  # a 404 creates no curated/
         return False
-    with _exclusive(run_dir) as folder:
+    with _writing(run_dir) as folder:
         items, _ = read_curated(run_dir)
         keep = [i for i in items if i.get("id") != iid]
         if len(keep) == len(items):
             return False
         atomic.write_json(run_dir / "curated.json", {"format": FORMAT, "items": keep})
         for suffix in (".png", ".pt"):
-            (folder / f"{iid}{suffix}").unlink(missing_ok=True)
+            # The unstar has happened once curated.json is written; a file left behind is harmless.
+            with suppress(OSError):
+                (folder / f"{iid}{suffix}").unlink(missing_ok=True)
         return True
 
 
