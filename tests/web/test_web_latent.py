@@ -124,7 +124,7 @@ def test_conditional_grid_cells_keep_their_class_and_latent(extra_families, tmp_
         last = d["grids"][-1]["epoch"]
         item = c.post("/api/runs/cgan/curated", json={"source": "grid", "epoch": last, "index": 5}).json()
         assert item["label"] == 2  # row 2: the third class, column 1: the second latent
-        ex = c.app.state.models.get(run_dir)
+        ex = c.app.state.gallery.models.get(run_dir)
         z = torch.tensor(json.loads((run_dir / "curated.json").read_text())["items"][0]["latent"])
         again = pixels(ex.render(Point(z[None], ex.labels(2))))
         assert np.abs(again - png((run_dir / item["file"]).read_bytes())).max() <= 2
@@ -148,7 +148,7 @@ def test_grid_cell_latent_reproduces_the_final_grid(client, runs_root):
     grids = client.get(f"/api/runs/{RUN}").json()["grids"]
     item = client.post(f"/api/runs/{RUN}/curated", json={"source": "grid", "epoch": grids[-1]["epoch"], "index": 9}).json()
     assert item["has_latent"]
-    ex = client.app.state.models.get(runs_root / RUN)
+    ex = client.app.state.gallery.models.get(runs_root / RUN)
     z = torch.load(runs_root / RUN / item["latent_file"], weights_only=True)["z"]
     cell = png((runs_root / RUN / item["file"]).read_bytes())
     assert np.abs(pixels(ex.render(Point(z[None]))) - cell).max() <= 2
@@ -165,7 +165,7 @@ def test_concept_vectors_become_sliders(client, runs_root):
     assert info["vectors"] == ["smile"]
     assert len(info["vector_problems"]) == 2 and any("wrong-size" in p for p in info["vector_problems"])
     out = client.post(f"/api/runs/{RUN}/render", json={"seed": 4, "vectors": {"smile": 1.5}}).json()
-    ex = client.app.state.models.get(runs_root / RUN)
+    ex = client.app.state.gallery.models.get(runs_root / RUN)
     expected = pixels(ex.render(Point(ex.run.latents(1, 4) + 1.5 * v)))
     got = png(_b64(out["image"]))
     assert np.array_equal(got, expected)
@@ -175,7 +175,7 @@ def test_concept_vectors_become_sliders(client, runs_root):
 
 
 def test_sliders_move_along_scaled_directions(client, runs_root):
-    ex = client.app.state.models.get(runs_root / RUN)
+    ex = client.app.state.gallery.models.get(runs_root / RUN)
     p = ex.point(9, None, [0.0, 2.0])
     d = ex.directions
     assert torch.allclose(p.z[0], ex.run.latents(1, 9)[0] + 2.0 * d.scales[1] * d.vectors[1], atol=1e-6)

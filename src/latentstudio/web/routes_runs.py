@@ -1,0 +1,64 @@
+"""Pages, the run folders' files, and the runs list and run detail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import FileResponse
+
+from latentstudio.web import curation, runs
+from latentstudio.web.gallery import Gallery, gallery
+
+STATIC = Path(__file__).parent / "static"
+
+router = APIRouter()
+
+
+@router.get("/", include_in_schema=False)
+def index() -> FileResponse:
+    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/files/{path:path}", include_in_schema=False)
+def files(path: str, g: Gallery = Depends(gallery)) -> FileResponse:
+    found = runs.resolve_file(g.root, path)
+    if found is None:
+        raise HTTPException(404, "not found")
+    return FileResponse(found, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/api/runs")
+def list_runs(g: Gallery = Depends(gallery)) -> dict[str, Any]:
+    return {"root": str(g.root), "runs": runs.list_runs(g.root)}
+
+
+@router.get("/api/runs/{name}")
+def run_detail(name: str, g: Gallery = Depends(gallery)) -> dict[str, Any]:
+        path = g.run_dir(name)
+        summary = runs.summarize(g.root, path)
+        meta, _ = runs.read_meta(path)
+        records, _ = runs.read_metrics(path)
+        items, curated_problem = curation.read_curated(path)
+        extra: dict[str, Any] = {
+            "grids": [{"epoch": e, "url": runs.file_url(g.root, p)} for e, p in runs.sample_grids(path)],
+            "gif": None, "curves": runs.metric_curves(records), "config": None, "layout": None,
+            "curated": g.with_urls(path, items),
+        }
+        if curated_problem:
+            summary["problems"].append(curated_problem)
+        gif = path / "progress.gif"
+        if gif.is_file():
+            extra["gif"] = runs.file_url(g.root, gif)
+        if meta is not None:
+            extra.update(config=meta.get("config"), model_config=meta.get("model_config"),
+                         data=meta.get("data"))
+            try:
+                layout = runs.grid_layout(meta)
+                cells = layout.pop("cells")
+                extra["layout"] = {**layout, "count": len(cells), "kinds": [c["kind"] for c in cells]}
+            except (TypeError, ValueError, KeyError, AttributeError):
+                summary["problems"].append("config.json has unexpected preview settings")
+        return {**summary, **extra}
+
