@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +12,15 @@ import torch
 from PIL import Image
 
 from latentstudio import atomic
+from latentstudio.errors import UserError
+
+# Pillow's own decompression-bomb threshold (2 x Image.MAX_IMAGE_PIXELS, about 13400 x 13400):
+# above it every command refuses a picture, before decoding a single pixel.
+MAX_PIXELS = 178_956_970
+
+
+class ImageTooLarge(UserError):
+    """An image file with more pixels than MAX_PIXELS."""
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -72,4 +82,29 @@ def save_gif(frames: Sequence[Image.Image], path: str | os.PathLike, fps: float 
     frames[0].save(buf, format="GIF", save_all=True, append_images=list(frames[1:]),
                    duration=int(1000 / fps), loop=0 if loop else 1, optimize=False)
     return atomic.write_bytes(path, buf.getvalue())
+
+
+def too_large_message(path: str | os.PathLike, size: tuple[int, int] | None = None) -> str:
+    """The one line every command gives for an image over MAX_PIXELS."""
+    limit = f"the limit of {MAX_PIXELS / 1e6:.3g} megapixels"
+    has = f"has {size[0]} x {size[1]} pixels, over {limit}" if size else f"is over {limit}"
+    return f"{path} {has}: shrink it first (e.g. to 4096 px on the long side)"
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Open a user's image file lazily (header only); ImageTooLarge above MAX_PIXELS.
+
+    Use it as a context manager, like Image.open. Pillow's own warning for big images is
+    replaced by this explicit limit, so no picture is refused with a traceback.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(path)
+        except Image.DecompressionBombError:
+            raise ImageTooLarge(too_large_message(path)) from None
+    if img.width * img.height > MAX_PIXELS:
+        img.close()
+        raise ImageTooLarge(too_large_message(path, img.size))
+    return img
 

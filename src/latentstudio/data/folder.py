@@ -10,8 +10,10 @@ first-level subfolder, the subfolder names are the class names.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,8 +21,9 @@ from typing import Literal
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image
 
+from latentstudio import images as image_files
 from latentstudio.data import DataOptions, register_source
 from latentstudio.data.base import ImageSet
 from latentstudio.errors import UserError
@@ -33,6 +36,13 @@ PROGRESS_MIN_FILES = 200  # below this a progress bar is more noise than help
 MAX_LISTED = 5
 _WORKERS = min(8, os.cpu_count() or 1)
 _HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+# A 4096² RGBA picture is 64 MB decoded; above that, at most two full-size decodes at a time
+# (a 12000² one is about 0.5 GB), so a folder of huge images packs in bounded memory.
+BIG_DECODE_PIXELS = 4096 * 4096
+_big_decodes = threading.BoundedSemaphore(2)
+_T = Image.Transpose
+_EXIF_TURNS = {2: _T.FLIP_LEFT_RIGHT, 3: _T.ROTATE_180, 4: _T.FLIP_TOP_BOTTOM, 5: _T.TRANSPOSE,
+               6: _T.ROTATE_270, 7: _T.TRANSVERSE, 8: _T.ROTATE_90}  # as ImageOps.exif_transpose
 
 
 def find_images(root: str | os.PathLike) -> list[Path]:
@@ -104,17 +114,40 @@ def fit_square(img: Image.Image, resolution: int, fit: Literal["crop", "pad"] = 
     return canvas
 
 
+def reduce_for(img: Image.Image, resolution: int, fit: Literal["crop", "pad"] = "crop") -> Image.Image:
+    """`img` shrunk by a whole factor (a cheap box filter) to no less than twice what `fit`
+    needs at `resolution`, so the mode conversions and the Lanczos resize work on a small copy.
+    """
+    side = min(img.size) if fit == "crop" else max(img.size)
+    factor = side // (2 * resolution)
+    if factor < 2:
+        return img
+    if img.mode in ("1", "P"):  # reduce() works on real pixel values, not palette indices
+        has_alpha = img.mode == "P" and "transparency" in img.info
+        img = img.convert("RGBA" if has_alpha else ("L" if img.mode == "1" else "RGB"))
+    if img.mode.startswith("I;16"):  # no reduce() for it: left as is (rare as big images)
+        return img
+    return img.reduce(factor)
+
+
 def decode_image(path: str | os.PathLike, resolution: int, channels: int = 3,
                  fit: Literal["crop", "pad"] = "crop") -> np.ndarray:
-    """One image file as a uint8 (resolution, resolution, channels) array; raises if unreadable."""
-    with Image.open(path) as img:
+    """One image file as a uint8 (resolution, resolution, channels) array; raises if unreadable
+    (ImageTooLarge above MAX_PIXELS)."""
+    with image_files.open_image(path) as img:
         # JPEGs decode straight at a reduced scale (DCT scaling): large photos load much faster.
         img.draft("L" if channels == 1 else "RGB", (2 * resolution, 2 * resolution))
-        try:
-            img = ImageOps.exif_transpose(img)
+        try:  # read before reducing: the reduced copy has no EXIF block
+            turn = _EXIF_TURNS.get(img.getexif().get(ExifTags.Base.Orientation))
         except Exception:  # a damaged EXIF block should not cost the picture
-            pass
-        img.load()
+            turn = None
+        big = img.width * img.height > BIG_DECODE_PIXELS
+        # Other formats decode at full size: let only a few such images be in memory at once.
+        with _big_decodes if big else contextlib.nullcontext():
+            img.load()
+            img = reduce_for(img, resolution, fit)
+        if turn is not None:
+            img = img.transpose(turn)
         out = np.asarray(fit_square(standard_mode(img, channels), resolution, fit))
     return out[:, :, None] if out.ndim == 2 else out
 
@@ -122,7 +155,8 @@ def decode_image(path: str | os.PathLike, resolution: int, channels: int = 3,
 def _skipped_line(skipped: list[tuple[str, str]], total: int) -> str:
     names = ", ".join(name for name, _ in skipped[:MAX_LISTED])
     more = ", …" if len(skipped) > MAX_LISTED else ""
-    return f"skipped {len(skipped)} of {total} files (unreadable or damaged): {names}{more}"
+    return (f"skipped {len(skipped)} of {total} files (unreadable, damaged or over "
+            f"{image_files.MAX_PIXELS / 1e6:.3g} megapixels): {names}{more}")
 
 
 def _decode_all(root: Path, files: list[Path], decode: Callable[[Path], np.ndarray],
