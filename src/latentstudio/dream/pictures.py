@@ -157,9 +157,10 @@ def _write_mp4(frames: list[Image.Image], path: Path, fps: float) -> Path:
 
 
 def load_picture(path: str | os.PathLike) -> Image.Image:
-    """An image file, EXIF orientation applied; UserError if missing or unreadable."""
+    """An image file, EXIF orientation applied; UserError if missing, unreadable or over
+    images.MAX_PIXELS."""
     try:
-        with Image.open(path) as img:
+        with images.open_image(path) as img:
             img.load()
             return ImageOps.exif_transpose(img)
     except FileNotFoundError as e:

@@ -1,0 +1,42 @@
+"""`dream` refuses a picture over the pixel limit in one line, before loading any network."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from latentstudio import cli, images
+
+
+def png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG that declares width x height pixels and holds none: opening it costs nothing."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
+                     + struct.pack(">I", zlib.crc32(chunk)) + b"\0\0\0\0IEND\xaeB`\x82")
+    return path
+
+
+def test_dream_refuses_a_20000_pixel_square_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    huge = png_header(tmp_path / "huge.png", 20000, 20000)
+    assert cli.main(["dream", str(huge), "--out", str(tmp_path / "d.png"), "--device", "cpu",
+                     "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: {huge} is over the limit of 179 megapixels: shrink it first "
+                   "(e.g. to 4096 px on the long side)")
+
+
+def test_dream_uses_the_same_limit_as_the_loader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(images, "MAX_PIXELS", 1000)
+    Image.new("RGB", (40, 30)).save(tmp_path / "big.png")
+    assert cli.main(["dream", str(tmp_path / "big.png"), "--out", str(tmp_path / "d.png"),
+                     "--device", "cpu", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: {tmp_path / 'big.png'} has 40 x 30 pixels, over the limit of "
+                   "0.001 megapixels: shrink it first (e.g. to 4096 px on the long side)")
