@@ -5,18 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from latentstudio.commands import non_negative_float, non_negative_int, positive_float
 from latentstudio.commands import positive_int as _positive
 from latentstudio.errors import UserError
-
-
-def _positive_float(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if not x > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return x
 
 
 def _run_flags(p: argparse.ArgumentParser) -> None:
@@ -127,12 +118,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=["slerp", "lerp"], default="slerp",
                    help="slerp follows the sphere where Gaussian latents live [default: slerp]")
     p.add_argument("--loop", action="store_true", help="return to the first keyframe, seamlessly")
-    p.add_argument("--fps", type=_positive_float, default=24, help="frames per second [default: 24]")
+    p.add_argument("--fps", type=positive_float, default=24, help="frames per second [default: 24]")
     p.add_argument("--out", default="walk.gif", help="walk.gif, walk.mp4 or frames/ [default: walk.gif]")
     p.add_argument("--size", type=_positive, metavar="PX",
                    help="frame size in pixels (CPPN runs render at it; others are scaled up)")
     p.add_argument("--class", dest="class_", help="class of seed keyframes (conditional models)")
-    p.add_argument("--truncation", type=float, metavar="PSI", help="pull latents towards the mean")
+    p.add_argument("--truncation", type=non_negative_float, metavar="PSI", help="pull latents towards the mean")
     p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser(
@@ -154,7 +145,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--class", dest="class_", help="class for seed examples and the preview "
                    "(conditional models)")
     p.add_argument("--rows", type=_positive, default=4, help="preview rows [default: 4]")
-    p.add_argument("--seed", type=int, default=0, help="seed of the preview's latents [default: 0]")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the preview's latents [default: 0]")
     p.add_argument("--out", default="vector.pt", help="vector file [default: vector.pt]")
     p.set_defaults(func=cmd_vector)
 
@@ -172,7 +163,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--restarts", type=_positive, default=8,
                    help="random starts for GANs, best kept [default: 8]")
     p.add_argument("--class", dest="class_", help="class (conditional models; default: try all)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the restarts [default: 0]")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the restarts [default: 0]")
     p.set_defaults(func=cmd_project)
 
     p = sub.add_parser(
@@ -198,10 +189,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     _run_flags(p)
     p.add_argument("--width", type=_positive, default=1024, help="pixels [default: 1024]")
     p.add_argument("--height", type=_positive, help="pixels [default: the width]")
-    p.add_argument("--seed", type=int, default=0, help="seed of the latent [default: 0]")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the latent [default: 0]")
     p.add_argument("--latent", help="a latent .pt file instead of --seed")
     p.add_argument("--class", dest="class_", help="class (conditional models)")
-    p.add_argument("--truncation", type=float, metavar="PSI", help="pull the latent towards the mean")
+    p.add_argument("--truncation", type=non_negative_float, metavar="PSI", help="pull the latent towards the mean")
     p.add_argument("--tile", type=_positive, default=256, help="tile side; bounds memory [default: 256]")
     p.add_argument("--out", default="render.png", help="PNG file [default: render.png]")
     p.set_defaults(func=cmd_render)
@@ -212,14 +203,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "training, any size. --seed picks the network, --z-seed a variation. "
                     "Example: latentstudio cppn --seed 1 --width 2048 --out pattern.png",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the network [default: 0]")
-    p.add_argument("--z-seed", type=int, help="seed of the latent [default: --seed]")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the network [default: 0]")
+    p.add_argument("--z-seed", type=non_negative_int, help="seed of the latent [default: --seed]")
     p.add_argument("--width", type=_positive, default=1024, help="pixels [default: 1024]")
     p.add_argument("--height", type=_positive, help="pixels [default: the width]")
     p.add_argument("--latent-dim", type=_positive, default=8, help="latent size [default: 8]")
     p.add_argument("--hidden", type=_positive, default=32, help="units per layer [default: 32]")
     p.add_argument("--layers", type=_positive, default=4, help="layers [default: 4]")
-    p.add_argument("--scale", type=_positive_float, default=8.0,
+    p.add_argument("--scale", type=positive_float, default=8.0,
                    help="coordinate range: larger = busier patterns [default: 8]")
     p.add_argument("--channels", type=int, choices=[1, 3], default=3, help="1 grey or 3 colour")
     p.add_argument("--tile", type=_positive, default=256, help="tile side; bounds memory [default: 256]")

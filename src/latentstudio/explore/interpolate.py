@@ -24,7 +24,28 @@ from latentstudio.explore.latents import (
     split_keys,
     truncate,
 )
+from latentstudio.explore.sampling import check_truncation
 from latentstudio.runs import Run, load_run
+
+# Frames are rendered and encoded in memory: about 3.5 minutes at 24 fps, and at most 2**30
+# pixels in all (3 GB as RGB) whatever their size.
+MAX_FRAMES = 5000
+MAX_PIXELS = 2**30
+
+
+def frame_count(keys: int, steps: int, loop: bool = False) -> int:
+    """Frames of a walk through `keys` keyframes with `steps` frames per transition."""
+    return keys * steps if loop else (keys - 1) * steps + 1
+
+
+def check_length(frames: int, side: int | None = None) -> None:
+    """UserError when a walk has more frames, or frames of side x side more pixels, than allowed."""
+    if frames > MAX_FRAMES:
+        raise UserError(f"this walk would have {frames} frames; at most {MAX_FRAMES} per "
+                        f"animation: lower --steps or use fewer keyframes")
+    if side is not None and frames * side * side > MAX_PIXELS:
+        raise UserError(f"{frames} frames of {side} x {side} px are more than {MAX_PIXELS / 1e6:.0f} "
+                        f"megapixels per animation: lower --steps or --size")
 
 
 def walk(keys: torch.Tensor, steps: int, mode: Mode = "slerp", loop: bool = False) -> torch.Tensor:
@@ -91,10 +112,16 @@ def interpolate(run_path: str | os.PathLike, keys: str | list[str], out: str | o
         raise UserError(f"--fps must be positive, got {fps}")
     if size is not None and size <= 0:
         raise UserError(f"--size must be positive, got {size}")
+    if steps <= 0:
+        raise UserError(f"--steps must be positive, got {steps}")
+    check_truncation(truncation)
     keys = split_keys(keys) if isinstance(keys, str) else list(keys)
     if len(keys) < 2:
         raise UserError("a walk needs at least two keyframes, like --seeds 3,17")
+    check_length(frame_count(len(keys), steps, loop), size)
     run = load_run(run_path, device=device, checkpoint=checkpoint)
+    native = run.model_config.resolution  # frames are rendered at it, then resized
+    check_length(frame_count(len(keys), steps, loop), max(native, frame_size(native, kind, size)))
     keyframes = resolve_keys(run, keys, class_)
     images = walk_images(run, keyframes, steps, mode, loop, truncation, size)
     side = frame_size(images.shape[-1], kind, size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +12,29 @@ from latentstudio.explore.latents import truncate
 from latentstudio.explore.vectors import generate, load_vector, parse_add
 from latentstudio.images import make_grid, save_png, to_pil
 from latentstudio.runs import load_run
+
+MAX_SAMPLES = 10_000  # per call into a folder: enough for a sheet or a metric, never hours of work
+MAX_GRID = 1024       # images in one grid PNG: 32 x 32, about 8200 px square at 256 px each
+BATCH = 256           # images generated and written at a time: memory does not grow with --n
+
+
+def check_truncation(psi: float | None) -> None:
+    """UserError unless psi is None or a finite number >= 0."""
+    if psi is not None and not (math.isfinite(psi) and psi >= 0):
+        raise UserError(f"--truncation must be a finite number >= 0 (1 = no change, "
+                        f"0.7 = typical), got {psi}")
+
+
+def check_count(n: int, grid: bool) -> None:
+    """UserError unless 1 <= n <= the limit for a grid or a folder."""
+    if n <= 0:
+        raise UserError(f"--n must be positive, got {n}")
+    if grid and n > MAX_GRID:
+        raise UserError(f"--n {n}: a grid holds at most {MAX_GRID} images; write a folder/ "
+                        f"for up to {MAX_SAMPLES}")
+    if n > MAX_SAMPLES:
+        raise UserError(f"--n {n}: at most {MAX_SAMPLES} images per call; run again with "
+                        f"other --seed values for more")
 
 
 def sample_to(run: str | os.PathLike, out: str | os.PathLike, n: int = 64, seed: int = 0,
@@ -22,23 +46,26 @@ def sample_to(run: str | os.PathLike, out: str | os.PathLike, n: int = 64, seed:
     `truncation` psi pulls the latents towards the mean (psi * z); each `add` entry
     "vec.pt[:STRENGTH]" adds a concept vector to every latent.
     """
-    if n <= 0:
-        raise UserError(f"--n must be positive, got {n}")
+    out = Path(out)
+    as_folder = str(out).endswith(("/", os.sep)) or out.is_dir() or not out.suffix
+    check_count(n, grid=not as_folder)
+    check_truncation(truncation)
+    if not as_folder and out.suffix.lower() != ".png":
+        raise UserError(f"--out {out}: use a .png file for a grid, or a folder/ for single images")
     loaded = load_run(run, device=device, checkpoint=checkpoint)
     vectors = [(load_vector(path, loaded), strength) for path, strength in map(parse_add, add)]
     z = truncate(loaded.latents(n, seed), truncation)
-    images = generate(loaded, z, loaded.labels_for(n, class_, seed), vectors)
-    out = Path(out)
-    as_folder = str(out).endswith(("/", os.sep)) or out.is_dir() or not out.suffix
+    labels = loaded.labels_for(n, class_, seed)
     try:
         if as_folder:
             out.mkdir(parents=True, exist_ok=True)
-            for i, img in enumerate(images):
-                save_png(to_pil(img), out / f"seed{seed}_{i:04d}.png")
+            for start in range(0, n, BATCH):
+                part = slice(start, start + BATCH)
+                batch = generate(loaded, z[part], None if labels is None else labels[part], vectors)
+                for i, img in enumerate(batch, start):
+                    save_png(to_pil(img), out / f"seed{seed}_{i:04d}.png")
         else:
-            if out.suffix.lower() != ".png":
-                raise UserError(f"--out {out}: use a .png file for a grid, or a folder/ for single images")
-            save_png(make_grid(images, nrow=nrow), out)
+            save_png(make_grid(generate(loaded, z, labels, vectors), nrow=nrow), out)
     except OSError as e:
         raise UserError(f"cannot write {out}: {e.strerror or e}") from None
     return out
