@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from latentstudio.commands import non_negative_int
 from latentstudio.data import RESOLUTIONS
 
 _SPECS = ("shapes, shapes:N, folder:PATH or a directory, mnist, fashion-mnist, cifar10, "
@@ -20,7 +21,7 @@ def _add_decode_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fit", choices=("crop", "pad"), default="crop",
                    help="non-square images: centre-crop the short side (default) or pad to a square")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="use at most N images")
-    p.add_argument("--seed", type=int, default=0, help="seed of procedural sources (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of procedural sources (default 0)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bars")
 

@@ -114,9 +114,15 @@ def pack_dataset(spec: str, out: str | os.PathLike, resolution: int = 32,
         raise UserError(f"the pack file must end in .npz so --data recognises it, not {out.name!r}")
     if out.is_dir():
         raise UserError(f"{out} is a folder: give a file name such as {out / 'data.npz'}")
+    blocked = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise UserError(f"cannot write {out}: {blocked} is a file, not a folder")
     images = load_dataset(spec, resolution, channels, fit, seed, limit, progress)
     images.spec = spec
-    path = save_pack(images, out, {"fit": fit, "seed": seed, "limit": limit}, compress=compress)
+    try:
+        path = save_pack(images, out, {"fit": fit, "seed": seed, "limit": limit}, compress=compress)
+    except OSError as e:  # a read-only folder, a full disk
+        raise UserError(f"cannot write {out}: {e.strerror or e}") from None
     return path, images
 
 
