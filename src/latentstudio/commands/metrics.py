@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from latentstudio.commands import non_negative_int
 from latentstudio.commands import positive_int as _positive
 from latentstudio.errors import UserError
 
@@ -65,7 +66,7 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
                    help="weights file for the extractor (inception: pt_inception-2015-12-05-"
                         "6726825d.pth; default: downloaded once into the cache)")
     p.add_argument("--checkpoint", default="last", help="last or best [default: last]")
-    p.add_argument("--seed", type=int, default=0, help="seed of the samples [default: 0]")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the samples [default: 0]")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda [default: auto]")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 

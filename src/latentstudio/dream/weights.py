@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
 
 import torch
@@ -23,6 +25,24 @@ from latentstudio.paths import cache_dir
 GOOGLENET_URL = "https://download.pytorch.org/models/googlenet-1378be20.pth"
 GOOGLENET_FILE = "googlenet-1378be20.pth"
 GOOGLENET_SHA256_PREFIX = "1378be20"
+
+
+def read_weights(path: str | os.PathLike, what: str) -> object:
+    """The tensors in a weights file, loaded with weights_only=True; UserError in one line when
+    the file is missing, damaged, or a pickle that would run code (never loaded another way)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's notes on foreign pickle protocols
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise UserError(f"{what} weights not found at {path}") from None
+        except pickle.UnpicklingError:
+            raise UserError(f"refused {path}: not {what} weights holding only tensors (a damaged "
+                            f"file, another format, or Python code that loading would run); use "
+                            f"the published weights file") from None
+        except Exception as e:  # a truncated download, not a torch file at all
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UserError(f"cannot read {what} weights {path}: {reason}") from None
 
 
 def googlenet_cache_path() -> Path:
@@ -79,10 +99,7 @@ def googlenet_weights(path: str | os.PathLike | None = None) -> Path:
 def load_googlenet(path: str | os.PathLike | None = None) -> nn.Module:
     """GoogLeNet in eval mode with the ImageNet weights (see `googlenet_weights`); input RGB in [-1, 1]."""
     file = googlenet_weights(path)
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated download, not a torch file
-        raise UserError(f"cannot read GoogLeNet weights {file}: {e}") from e
+    state = read_weights(file, "GoogLeNet")
     model = GoogLeNet(aux_logits=True, transform_input=False)
     if not isinstance(state, dict):
         raise UserError(f"{file} does not hold a state dict")

