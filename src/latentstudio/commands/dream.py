@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from latentstudio.commands import positive_int
+from latentstudio.commands import finite_float, non_negative_int, positive_float, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,27 +38,27 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="maximise the mean activation, or its L2 (the original DeepDream's); "
                         "default: l2 for lite0, mean otherwise")
     p.add_argument("--octaves", type=positive_int, default=4, help="scales to dream at (default 4)")
-    p.add_argument("--octave-scale", type=float, default=1.4, metavar="RATIO",
+    p.add_argument("--octave-scale", type=finite_float, default=1.4, metavar="RATIO",
                    help="size ratio between octaves (default 1.4)")
     p.add_argument("--iterations", type=positive_int, default=10, metavar="N",
                    help="gradient steps per octave (default 10)")
-    p.add_argument("--step", type=float, default=0.02,
+    p.add_argument("--step", type=positive_float, default=0.02,
                    help="mean change per pixel per step, image range [-1, 1] (default 0.02)")
     p.add_argument("--tile", type=int, default=512, metavar="PX",
                    help="largest tile side; bounds memory (default 512; 0 = whole image)")
-    p.add_argument("--blend", type=float, default=0.2,
+    p.add_argument("--blend", type=finite_float, default=0.2,
                    help="share of the original mixed back at each octave, 0..1 (default 0.2)")
     p.add_argument("--keep-colors", action="store_true",
                    help="keep the original colours, dream only the brightness")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random tile offsets (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random tile offsets (default 0)")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="output: .png/.jpg, or .gif/.mp4 with --frames "
                         "(default IMAGE-NAME_dream.png or .gif in the current folder)")
     p.add_argument("--frames", type=positive_int, default=1, metavar="N",
                    help="make a zooming dream video of N frames (default 1: a still picture)")
-    p.add_argument("--zoom", type=float, default=1.02, metavar="FACTOR",
+    p.add_argument("--zoom", type=positive_float, default=1.02, metavar="FACTOR",
                    help="magnification between video frames (default 1.02)")
-    p.add_argument("--fps", type=float, default=12, help="video frames per second (default 12)")
+    p.add_argument("--fps", type=positive_float, default=12, help="video frames per second (default 12)")
     p.add_argument("--weights", default=None, metavar="PATH",
                    help="weights file for the network (googlenet: googlenet-1378be20.pth)")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")

@@ -14,6 +14,7 @@ place and no seams show.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -62,11 +63,11 @@ class DreamConfig:
                             f"{', '.join(OBJECTIVES)}")
         if self.octaves < 1:
             raise UserError(f"--octaves must be at least 1, got {self.octaves}")
-        if self.octave_scale <= 1:
+        if not (math.isfinite(self.octave_scale) and self.octave_scale > 1):
             raise UserError(f"--octave-scale must be above 1, got {self.octave_scale}")
         if self.iterations < 1:
             raise UserError(f"--iterations must be at least 1, got {self.iterations}")
-        if not self.step > 0:
+        if not (math.isfinite(self.step) and self.step > 0):
             raise UserError(f"--step must be positive, got {self.step}")
         if self.tile != 0 and self.tile < 32:
             raise UserError(f"--tile must be 0 (no tiles) or at least 32, got {self.tile}")

@@ -7,6 +7,7 @@ channel is carried through untouched, other modes (P, CMYK, ...) are converted b
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import replace
@@ -193,8 +194,10 @@ def dream_file(source: str | os.PathLike, out: str | os.PathLike, net: str = "li
         raise UserError(f"--frames must be at least 1, got {frames}")
     if frames > 1 and Path(out).suffix.lower() not in VIDEO_SUFFIXES:
         raise UserError(f"--frames {frames} needs a .gif or .mp4 --out, got {Path(out).name}")
-    if zoom_factor <= 0:
-        raise UserError(f"--zoom must be positive, got {zoom_factor}")
+    if not (math.isfinite(zoom_factor) and zoom_factor > 0):
+        raise UserError(f"--zoom must be a finite number above 0, got {zoom_factor}")
+    if not (math.isfinite(fps) and fps > 0):
+        raise UserError(f"--fps must be a finite number above 0, got {fps}")
     picture = load_picture(source)
     objective = LayerObjective(load_network(net, weights, resolve_device(device)),
                                config.layer, config.channels, config.objective)
