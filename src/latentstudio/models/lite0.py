@@ -54,7 +54,7 @@ def load_lite0(weights: str | None = None) -> nn.Module:
         raise UserError("EfficientNet-Lite0 needs efficientnet-lite-pytorch: "
                         "pip install efficientnet-lite-pytorch") from None
 
-    from latentstudio.dream.weights import read_weights
+    from latentstudio.models.weights import read_weights
 
     path = weights or lite0_weights_path()
     if not Path(path).is_file():

@@ -19,8 +19,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from latentstudio import atomic
-from latentstudio.dream.weights import read_weights
 from latentstudio.errors import UserError
+from latentstudio.models.weights import read_weights
 from latentstudio.paths import cache_dir
 
 FID_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
