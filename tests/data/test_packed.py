@@ -120,10 +120,3 @@ def test_pack_command(tmp_path, capsys):
     assert "made from 'shapes:12'" in info and "12 images, 16 px, 1 channel," in info
     assert cli.main(["pack", "nope", "--out", str(out)]) == 2
     assert "unknown data spec" in capsys.readouterr().err
-
-
-def test_pack_help_has_an_example(capsys):
-    with pytest.raises(SystemExit) as e:
-        cli.main(["pack", "--help"])
-    assert e.value.code == 0
-    assert "latentstudio pack " in capsys.readouterr().out

@@ -72,10 +72,3 @@ def test_user_errors_are_one_line_exit_2(photo, tmp_path, capsys, args, message)
 def test_missing_input_is_a_user_error(tmp_path, capsys):
     assert cli.main(["dream", str(tmp_path / "none.jpg"), *FAST]) == 2
     assert "not found" in capsys.readouterr().err
-
-
-def test_help_shows_an_example(capsys):
-    with pytest.raises(SystemExit) as e:
-        cli.main(["dream", "--help"])
-    assert e.value.code == 0
-    assert "latentstudio dream photo.jpg" in capsys.readouterr().out

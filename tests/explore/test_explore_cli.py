@@ -13,14 +13,6 @@ from latentstudio.cli import main
 COMMANDS = ["interpolate", "vector", "project", "latent-map", "render", "cppn"]
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_help_has_an_example(command: str, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        main([command, "--help"])
-    assert exit_.value.code == 0
-    assert "Example" in capsys.readouterr().out
-
-
 def error_of(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()

@@ -34,14 +34,6 @@ def test_models_command_json_matches_what_train_resolves(capsys) -> None:
     assert rows["vae-conv"]["defaults"]["recon"] == "bce"
 
 
-def test_models_help(capsys) -> None:
-    try:
-        main(["models", "--help"])
-    except SystemExit as e:
-        assert e.code == 0
-    assert "Example" in capsys.readouterr().out
-
-
 def test_zoo_sheet_quick_writes_a_labelled_sheet(tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location("zoo_sheet", ROOT / "benchmarks" / "zoo_sheet.py")
     zoo_sheet = importlib.util.module_from_spec(spec)

@@ -17,14 +17,6 @@ from latentstudio.commands.serve import bind
 from latentstudio.errors import UserError
 
 
-def test_help_has_an_example(capsys):
-    with pytest.raises(SystemExit) as e:
-        main(["serve", "--help"])
-    assert e.value.code == 0
-    out = capsys.readouterr().out
-    assert "latentstudio serve runs --port 8080" in out and "--host" in out
-
-
 def test_missing_runs_folder_is_one_line_error(tmp_path, capsys):
     assert main(["serve", str(tmp_path / "nothing"), "--no-browser"]) == 2
     err = capsys.readouterr().err.strip()

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from latentstudio import images
+from latentstudio.devices import resolve_device
 from latentstudio.dream.deepdream import DreamConfig, DreamResult, dream, luminance
 from latentstudio.dream.networks import LayerObjective
 from latentstudio.errors import UserError
@@ -168,18 +169,6 @@ def load_picture(path: str | os.PathLike) -> Image.Image:
         raise UserError(f"input image not found: {path}") from e
     except OSError as e:
         raise UserError(f"cannot read image {path}: {e}") from e
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is a UserError."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA GPU is available here (use --device cpu)")
-    try:
-        return torch.device(device)
-    except RuntimeError as e:
-        raise UserError(f"bad --device {device!r}: use auto, cpu or cuda") from e
 
 
 def dream_file(source: str | os.PathLike, out: str | os.PathLike, net: str = "lite0",

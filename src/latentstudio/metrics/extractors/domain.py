@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from latentstudio import atomic
 from latentstudio.data.base import ImageSet
+from latentstudio.images import from_uint8
 from latentstudio.paths import cache_dir
 
 
@@ -110,7 +111,7 @@ def train_domain_network(dataset: ImageSet, config: DomainTraining = DomainTrain
         loss_sum = 0.0
         for start in range(0, len(images), config.batch_size):
             i = order[start:start + config.batch_size]
-            x = (images[i].float() / 127.5 - 1.0).to(device)
+            x = from_uint8(images[i]).to(device)
             out = head(net(x))
             if mode == "classes":
                 y = labels[i].to(device)  # type: ignore[index]
