@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from latentstudio import cli
 from latentstudio.dream import DreamConfig, LayerObjective, dream_picture, load_network
 from latentstudio.errors import UserError
-from latentstudio.train.config import TrainConfig
-from latentstudio.train.loop import train
 
-
-def _make_run(root: Path, model: str, **settings) -> Path:
-    cfg = dict(model=model, data="shapes:64", resolution=16, width=8, latent_dim=8, batch_size=32,
-               steps=2, device="cpu", precision="fp32", preview_every=1000, preview_count=4,
-               checkpoint_every=1000, log_every=50, seed=0, out=str(root / model))
-    cfg.update(settings)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return Path(train(TrainConfig(**cfg), progress=False))
-    finally:
-        torch.set_num_threads(before)
+# Dreaming needs networks, not trained ones: 16 px, 2 steps.
+DREAM_RUN = dict(data="shapes:64", resolution=16, width=8, latent_dim=8, batch_size=32, steps=2,
+                 precision="fp32", preview_every=1000, checkpoint_every=1000, log_every=50, seed=0)
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    return {"dcgan": _make_run(root, "dcgan"), "cgan": _make_run(root, "cgan"),
-            "vae": _make_run(root, "vae-conv", channels=1)}
+def runs(tiny_run):
+    return {"dcgan": tiny_run("dcgan", **DREAM_RUN), "cgan": tiny_run("cgan", **DREAM_RUN),
+            "vae": tiny_run("vae-conv", **DREAM_RUN, channels=1)}
 
 
 def _picture(mode: str = "RGB") -> Image.Image:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from explore_runs import make_run, one_thread
+from explore_runs import EXPLORE, one_thread
 
 
 @pytest.fixture(autouse=True)
@@ -16,24 +16,23 @@ def _one_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def dcgan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def dcgan_run(tiny_run: Callable[..., Path]) -> Path:
     """Briefly trained: enough for its batch-norm statistics to settle, so images vary with z."""
-    return make_run(tmp_path_factory.mktemp("runs"), "dcgan", steps=80)
+    return tiny_run("dcgan", **{**EXPLORE, "steps": 80})
 
 
 @pytest.fixture(scope="session")
-def vae_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def vae_run(tiny_run: Callable[..., Path]) -> Path:
     """A convolutional VAE with a 2-D latent, as in the classic latent-space figure."""
-    return make_run(tmp_path_factory.mktemp("runs"), "vae-conv", steps=60, latent_dim=2,
-                    data="shapes:512")
+    return tiny_run("vae-conv", **{**EXPLORE, "steps": 60, "latent_dim": 2, "data": "shapes:512"})
 
 
 @pytest.fixture(scope="session")
-def cppn_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_run(tmp_path_factory.mktemp("runs"), "cppn-gan", steps=4)
+def cppn_run(tiny_run: Callable[..., Path]) -> Path:
+    return tiny_run("cppn-gan", **{**EXPLORE, "steps": 4})
 
 
 @pytest.fixture(scope="session")
-def cgan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def cgan_run(tiny_run: Callable[..., Path]) -> Path:
     """Briefly trained too; the classifier-judged class-vector tests train their own."""
-    return make_run(tmp_path_factory.mktemp("runs"), "cgan", steps=80)
+    return tiny_run("cgan", **{**EXPLORE, "steps": 80})

@@ -1,15 +1,11 @@
-"""Helpers for the exploration tests: tiny seeded runs, one CPU thread."""
+"""Helpers for the exploration tests: the settings of their tiny runs, one CPU thread."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import torch
-
-from latentstudio.train.config import TrainConfig
-from latentstudio.train.loop import train
 
 
 @contextmanager
@@ -23,11 +19,7 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def make_run(root: Path, model: str, steps: int, data: str = "shapes:256", **settings) -> Path:
-    """Train a tiny run into root/model and return its folder."""
-    cfg = dict(model=model, data=data, resolution=16, width=8, latent_dim=16, batch_size=32,
-               steps=steps, device="cpu", precision="fp32", preview_every=1000, preview_count=4,
-               checkpoint_every=1000, log_every=50, seed=0, out=str(root / model))
-    cfg.update(settings)
-    with one_thread():
-        return Path(train(TrainConfig(**cfg), progress=False))
+# Tiny seeded runs for exploration: 16 px, few checkpoints and grids (tiny_run's settings).
+EXPLORE = dict(data="shapes:256", resolution=16, width=8, latent_dim=16, batch_size=32,
+               precision="fp32", preview_every=1000, preview_count=4, checkpoint_every=1000,
+               log_every=50, seed=0)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from explore_runs import make_run, one_thread
+from explore_runs import EXPLORE, one_thread
 from PIL import Image
 from torch import nn
 
@@ -81,10 +81,10 @@ def class_vector_effect(run_dir: Path, clf: nn.Module) -> dict[str, float]:
 
 
 @pytest.mark.slow
-def test_class_vector_moves_a_classifier_towards_b(tmp_path: Path) -> None:
+def test_class_vector_moves_a_classifier_towards_b(tiny_run) -> None:
     """The acceptance test: a cGAN trained on shapes long enough to learn its classes (minutes)."""
-    run_dir = make_run(tmp_path, "cgan", steps=SLOW_CGAN_STEPS, data="shapes:4000", width=16,
-                       batch_size=64)
+    run_dir = tiny_run("cgan", **{**EXPLORE, "steps": SLOW_CGAN_STEPS, "data": "shapes:4000",
+                                  "width": 16, "batch_size": 64})
     with one_thread():
         clf, accuracy = train_shape_classifier(16)
     print(f"\nshape classifier accuracy on held-out real shapes: {accuracy:.3f}")
@@ -110,7 +110,7 @@ def test_class_vector_moves_a_classifier_towards_b(tmp_path: Path) -> None:
     assert np.mean(gains) > 0.1
 
 
-def test_class_vector_moves_a_cgan_from_dark_to_bright(tmp_path: Path) -> None:
+def test_class_vector_moves_a_cgan_from_dark_to_bright(tmp_path: Path, tiny_run) -> None:
     """Fast variant, on data a tiny cGAN learns in seconds: a labelled folder of dark and bright
     images; the classifier is brightness itself."""
     rng = np.random.default_rng(0)
@@ -119,8 +119,8 @@ def test_class_vector_moves_a_cgan_from_dark_to_bright(tmp_path: Path) -> None:
         for i in range(64):
             pixels = rng.integers(low, high, size=(16, 16, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(tmp_path / "data" / name / f"{i}.png")
-    run_dir = make_run(tmp_path, "cgan", steps=200, data=f"folder:{tmp_path / 'data'}",
-                       batch_size=64, lr=5e-4)
+    run_dir = tiny_run("cgan", **{**EXPLORE, "steps": 200, "data": f"folder:{tmp_path / 'data'}",
+                                  "batch_size": 64, "lr": 5e-4})
     run = load_run(run_dir)
     vec = vector_from_classes(run, "dark", "bright")
     z = run.latents(64, seed=999)

@@ -11,8 +11,6 @@ import pytest
 import torch
 
 from latentstudio.cli import main
-from latentstudio.train.config import TrainConfig
-from latentstudio.train.loop import train
 
 
 class _Payload:
@@ -25,12 +23,9 @@ class _Payload:
         return os.mkdir, (str(self.marker),)
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("runs") / "tiny-dcgan"
-    return train(TrainConfig(steps=2, data="shapes:32", resolution=32, batch_size=16, width=8,
-                             latent_dim=16, log_every=2, preview_count=4, seed=3, out=str(out),
-                             device="cpu"), progress=False)
+@pytest.fixture
+def run(tiny_run) -> Path:
+    return tiny_run("dcgan", name="tiny-dcgan")
 
 
 def one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:

@@ -12,16 +12,11 @@ from PIL import Image
 from latentstudio.cli import main
 from latentstudio.data.shapes import make_shapes
 from latentstudio.metrics.nearest import nearest_sheet, pixel_neighbours
-from latentstudio.train.config import TrainConfig
-from latentstudio.train.loop import train
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("runs") / "tiny-dcgan"
-    return train(TrainConfig(steps=4, data="shapes:64", resolution=32, batch_size=16, width=8,
-                             latent_dim=16, log_every=2, preview_count=4, seed=3, out=str(out),
-                             device="cpu"), progress=False)
+@pytest.fixture
+def run(tiny_run) -> Path:
+    return tiny_run("dcgan", name="tiny-dcgan")
 
 
 def test_eval_writes_eval_json_and_prints_labelled_table(

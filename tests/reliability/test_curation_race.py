@@ -7,34 +7,24 @@ import http.client
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import torch
-
-from latentstudio.train.config import TrainConfig
-from latentstudio.train.loop import train
 
 RUN = "tiny"
 
 
 @pytest.fixture(scope="module")
-def runs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A runs folder with one real DCGAN run (32 px, width 8, 4 steps)."""
+def runs_root(tmp_path_factory: pytest.TempPathFactory, tiny_run: Callable[..., Path]) -> Path:
+    """A runs folder with a private copy of a tiny DCGAN run (32 px, width 8, 4 steps)."""
     root = tmp_path_factory.mktemp("runs")
-    cfg = TrainConfig(data="shapes:64", steps=4, width=8, resolution=32, batch_size=32,
-                      latent_dim=8, log_every=2, out=str(root / RUN), device="cpu", seed=0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(cfg, progress=False)
-    finally:
-        torch.set_num_threads(threads)
+    shutil.copytree(tiny_run("dcgan"), root / RUN, ignore=shutil.ignore_patterns("tb"))
     return root
 
 

@@ -7,15 +7,12 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import torch
-
-from latentstudio.train.config import TrainConfig
-from latentstudio.train.loop import train
 
 RUN = "tiny"
 
@@ -43,13 +40,10 @@ def _one_torch_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained_run(tiny_run: Callable[..., Path]) -> Path:
     """A real DCGAN run: 32 px, width 8, 12 steps on 128 shapes (3 epochs, so 4 preview grids)."""
-    out = tmp_path_factory.mktemp("trained") / RUN
-    cfg = TrainConfig(data="shapes:128", steps=12, width=8, resolution=32, batch_size=32,
-                      latent_dim=32, log_every=2, out=str(out), device="cpu", seed=3)
-    with torch_threads(1):
-        return train(cfg, progress=False)
+    return tiny_run("dcgan", name=RUN, data="shapes:128", steps=12, batch_size=32, latent_dim=32,
+                    preview_count=16)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +19,6 @@ from latentstudio.errors import UserError
 from latentstudio.images import from_uint8
 from latentstudio.models import FAMILIES, Family, ModelConfig, register_family
 from latentstudio.models.dcgan import build_dcgan
-from latentstudio.train.config import TrainConfig
-from latentstudio.train.loop import train
 from latentstudio.web.latent import ModelCache, Point, load_explorer
 
 RUN = "tiny"
@@ -89,13 +86,11 @@ def extra_families():
     FAMILIES.pop("webtest-cgan", None)
 
 
-def _tiny(model: str, out: Path) -> Path:
-    return train(TrainConfig(model=model, data="shapes:64", steps=2, width=8, resolution=16, batch_size=32,
-                             latent_dim=8, preview_count=8, out=str(out), device="cpu"), progress=False)
+WEB_RUN = dict(steps=2, resolution=16, batch_size=32, latent_dim=8, preview_count=8, seed=0)
 
 
-def test_vae_directions_are_the_principal_axes_of_encoded_means(extra_families, tmp_path):
-    run_dir = _tiny("webtest-vae", tmp_path / "vae")
+def test_vae_directions_are_the_principal_axes_of_encoded_means(extra_families, tiny_run):
+    run_dir = tiny_run("webtest-vae", **WEB_RUN)
     ex = load_explorer(run_dir)
     assert ex.directions.method.startswith("PCA of the encoder means")
     data = ex.run.dataset()
@@ -110,13 +105,13 @@ def test_vae_directions_are_the_principal_axes_of_encoded_means(extra_families, 
     assert np.allclose(ex.directions.scales.numpy() ** 2, evals[:len(dirs)], rtol=1e-3)
 
 
-def test_conditional_grid_cells_keep_their_class_and_latent(extra_families, tmp_path):
+def test_conditional_grid_cells_keep_their_class_and_latent(extra_families, tiny_run):
     from fastapi.testclient import TestClient
 
     from latentstudio.web.app import create_app
 
-    root = tmp_path / "runs"
-    run_dir = _tiny("webtest-cgan", root / "cgan")
+    run_dir = tiny_run("webtest-cgan", name="cgan", **WEB_RUN)
+    root = run_dir.parent
     with TestClient(create_app(root)) as c:
         d = c.get("/api/runs/cgan").json()
         assert d["layout"]["per_row"] == 2 and d["layout"]["count"] == 8  # 4 classes x 2 latents
