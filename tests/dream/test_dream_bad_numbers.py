@@ -7,23 +7,11 @@ import pickle
 from pathlib import Path
 
 import pytest
+from cli_checks import one_line_error
 from PIL import Image
 
-from latentstudio import cli
 from latentstudio.dream import DreamConfig
 from latentstudio.errors import UserError
-
-
-def one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    """The command's stderr, checked to be exit 2 with one `error:` line (argparse's or ours)."""
-    try:
-        code = cli.main(argv)
-    except SystemExit as e:  # argparse reports bad flag values this way
-        code = e.code
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert "error:" in err and "\n" not in err and "Traceback" not in err
-    return err
 
 
 class _Payload:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from latentstudio.cli import main
+from cli_checks import one_line_error
 
 
 class _Payload:
@@ -26,18 +25,6 @@ class _Payload:
 @pytest.fixture
 def run(tiny_run) -> Path:
     return tiny_run("dcgan", name="tiny-dcgan")
-
-
-def one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    """The command's stderr, checked to be exit 2 with one `error:` line (argparse's or ours)."""
-    try:
-        code = main(argv)
-    except SystemExit as e:  # argparse reports bad flag values this way
-        code = e.code
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert "error:" in err and "\n" not in err and "Traceback" not in err
-    return err
 
 
 def _code_pickle(folder: Path) -> tuple[Path, Path]:
