@@ -1,6 +1,11 @@
-"""Checks on the command line shared by the test folders (importable as `cli_checks`)."""
+"""Checks on the command line shared by the test folders (importable as `cli_checks`), and the
+files they feed it."""
 
 from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
 
 import pytest
 
@@ -17,3 +22,12 @@ def one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     assert code == 2, err
     assert "error:" in err and "\n" not in err and "Traceback" not in err
     return err
+
+
+def png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG that declares width x height pixels and holds none: opening it costs nothing."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
+                     + struct.pack(">I", zlib.crc32(chunk)) + b"\0\0\0\0IEND\xaeB`\x82")
+    return path

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
+from cli_checks import png_header
 
 from latentstudio.cli import main
-
-
-def png_header(path: Path, width: int, height: int) -> Path:
-    """A PNG that declares width x height pixels and holds none: opening it costs nothing."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunk = b"IHDR" + ihdr
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
-                     + struct.pack(">I", zlib.crc32(chunk)) + b"\0\0\0\0IEND\xaeB`\x82")
-    return path
 
 
 def test_project_refuses_a_20000_pixel_square_in_one_line(

@@ -7,12 +7,16 @@ import argparse
 import math
 
 
-def positive_int(value: str) -> int:
-    """argparse type: a whole number above zero."""
+def _whole_number(value: str) -> int:
     try:
-        n = int(value)
+        return int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+
+
+def positive_int(value: str) -> int:
+    """argparse type: a whole number above zero."""
+    n = _whole_number(value)
     if n <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {n}")
     return n
@@ -20,10 +24,7 @@ def positive_int(value: str) -> int:
 
 def non_negative_int(value: str) -> int:
     """argparse type: a whole number, zero or above (seeds)."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    n = _whole_number(value)
     if n < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, got {n}")
     return n
