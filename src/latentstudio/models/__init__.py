@@ -80,6 +80,7 @@ class Family:
     defaults: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields
     conditional: bool = False
     settings: type | None = None  # a dataclass of the family's own hyper-parameters
+    resolutions: tuple[int, ...] | None = None  # the image sizes it makes; None: any
 
     @property
     def hooks(self) -> Kind:

@@ -192,6 +192,8 @@ class AdversarialStep(Step):
         self.ema = EMA(self.G, cfg.ema) if cfg.ema else None
         self.augment = AUGMENTS[cfg.augment]
         self.conditional = getattr(self.G, "num_classes", 0) > 0
+        # A self-supervised discriminator (FastGAN's) also rebuilds real images from its features.
+        self.reconstructs = getattr(unwrap(self.D), "reconstructs", False)
 
     def _d_input(self, x: torch.Tensor, step: int) -> torch.Tensor:
         x = self.augment(x, self.gen)
@@ -225,14 +227,21 @@ class AdversarialStep(Step):
             fake = self.G(z, y)
         with self.autocast():
             real_in = self._d_input(real, step)
+            d_call = self.D
             if cfg.r1:  # double backward: not through torch.compile
                 real_in = real_in.detach().requires_grad_(True)
-                d_real = _eager(self.D)(real_in, y)
+                d_call = _eager(self.D)
+            if self.reconstructs:
+                d_real, recons, targets = d_call(real_in, y, reconstruct=True)
+                recon = sum(F.l1_loss(r.float(), t.float()) for r, t in zip(recons, targets, strict=True))
+                out["recon"] = recon.detach()
             else:
-                d_real = self.D(real_in, y)
+                d_real = d_call(real_in, y)
             d_fake = self.D(self._d_input(fake.detach(), step), y)
             real_t, fake_t = self._targets(n)
             loss_d = discriminator_loss(cfg.loss, d_real.float(), d_fake.float(), real_t, fake_t)
+            if self.reconstructs:
+                loss_d = loss_d + recon
             if cfg.r1:
                 r1 = r1_penalty(real_in, d_real)
                 out["r1"] = r1.detach()

@@ -1,0 +1,260 @@
+"""FastGAN (Liu et al. 2021, "Towards Faster and Stabilized GAN Training for High-fidelity
+Few-shot Image Synthesis"): a GAN that learns from a few hundred images at 64-1024 px.
+
+Generator: a 4x4 start from z, then nearest-neighbour upsampling + 3x3 convs with GLU
+activations up to the resolution; skip-layer excitation (SLE) lets the 4x4-32x32 stages gate the
+channels of the 64-512 px stages (each stage s/16 -> s). The "comp" stages (8, 32, 128, 512 px)
+have two convs and learned per-pixel noise, the others one conv, as in the paper.
+
+Discriminator: strided residual down blocks to 8x8 with SLE between stages three apart, a
+second path that sees the image at up to 128 px, and small decoders that rebuild the whole image
+from the 8x8 features and from the small path, and a random quarter from the 16x16 features
+(the self-supervised auto-encoding that keeps it from overfitting a few images). Asked with
+`reconstruct=True` on real images it returns its reconstructions and their targets; the
+adversarial step adds their L1 distance to its loss (the paper uses LPIPS-VGG, which cannot be
+downloaded here; see the README). Every conv has spectral norm, as in the official code.
+
+Differences from the official code, for one image in and one logit per image out like the other
+families: the discriminator builds its small view by resizing the image it gets (the official
+generator also outputs a 128 px image for it), and each head's logit map is averaged per image.
+Noise is injected only in training mode, so a seed always draws the same picture.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from latentstudio.errors import UserError
+from latentstudio.models import Family, ModelConfig, register_family
+
+RESOLUTIONS = (64, 128, 256, 512, 1024)
+# Feature maps per stage, as multiples of --width (the official ngf/ndf = 64 gives its sizes).
+G_MULT = {4: 16, 8: 8, 16: 4, 32: 2, 64: 2, 128: 1, 256: 0.5, 512: 0.25, 1024: 0.125}
+D_MULT = {4: 16, 8: 16, 16: 8, 32: 4, 64: 2, 128: 1, 256: 0.5, 512: 0.25, 1024: 0.125}
+COMP_STAGES = (8, 32, 128, 512)  # two convs and noise
+SMALL = 128  # the largest side the discriminator's second path sees
+
+
+def _conv(cin: int, cout: int, k: int, stride: int = 1, pad: int = 0) -> nn.Module:
+    return spectral_norm(nn.Conv2d(cin, cout, k, stride, pad, bias=False))
+
+
+def _channels(mult: dict[int, float], width: int) -> dict[int, int]:
+    return {size: max(1, int(m * width)) for size, m in mult.items()}
+
+
+class GLU(nn.Module):
+    """Gated linear unit over channels: the first half times the sigmoid of the second."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = x.chunk(2, dim=1)
+        return a * torch.sigmoid(b)
+
+
+class NoiseInjection(nn.Module):
+    """Adds per-pixel Gaussian noise scaled by a learned weight (zero at first), while training."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        n, _, h, w = x.shape
+        return x + self.weight * torch.randn(n, 1, h, w, device=x.device, dtype=x.dtype)
+
+
+class SLE(nn.Module):
+    """Skip-layer excitation: a low-resolution map gates the channels of a high-resolution one."""
+
+    def __init__(self, c_small: int, c_big: int) -> None:
+        super().__init__()
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(4), _conv(c_small, c_big, 4), nn.SiLU(),
+                                  _conv(c_big, c_big, 1), nn.Sigmoid())
+
+    def forward(self, small: torch.Tensor, big: torch.Tensor) -> torch.Tensor:
+        return big * self.gate(small)
+
+
+def _up(cin: int, cout: int, comp: bool = False) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Upsample(scale_factor=2, mode="nearest"), _conv(cin, cout * 2, 3, 1, 1)]
+    if comp:
+        layers.append(NoiseInjection())
+    layers += [nn.BatchNorm2d(cout * 2), GLU()]
+    if comp:
+        layers += [_conv(cout, cout * 2, 3, 1, 1), NoiseInjection(), nn.BatchNorm2d(cout * 2), GLU()]
+    return nn.Sequential(*layers)
+
+
+def check_resolution(resolution: int) -> None:
+    if resolution not in RESOLUTIONS:
+        raise UserError(f"fastgan makes {', '.join(map(str, RESOLUTIONS))} px images, not "
+                        f"{resolution}; use --resolution 64 (a laptop) up to 1024 (a GPU)")
+
+
+class Generator(nn.Module):
+    """z (N, latent_dim) -> images (N, C, R, R) in [-1, 1]."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        check_resolution(cfg.resolution)
+        if cfg.num_classes:
+            raise UserError("fastgan is unconditional; use cgan for class-conditional models")
+        self.num_classes = 0
+        ch = _channels(G_MULT, cfg.width)
+        self.sizes = [2 ** i for i in range(3, int(math.log2(cfg.resolution)) + 1)]
+        self.init = nn.Sequential(
+            spectral_norm(nn.ConvTranspose2d(cfg.latent_dim, ch[4] * 2, 4, 1, 0, bias=False)),
+            nn.BatchNorm2d(ch[4] * 2), GLU())
+        self.ups = nn.ModuleDict({str(s): _up(ch[s // 2], ch[s], s in COMP_STAGES) for s in self.sizes})
+        self.sles = nn.ModuleDict({str(s): SLE(ch[s // 16], ch[s]) for s in self.sizes
+                                   if 64 <= s <= 512})
+        self.to_image = _conv(ch[cfg.resolution], cfg.channels, 3, 1, 1)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        feats = {4: self.init(z[:, :, None, None])}
+        for s in self.sizes:
+            x = self.ups[str(s)](feats[s // 2])
+            feats[s] = self.sles[str(s)](feats[s // 16], x) if str(s) in self.sles else x
+        return torch.tanh(self.to_image(feats[self.sizes[-1]]))
+
+
+class _DownComp(nn.Module):
+    """A strided conv block averaged with a pooled 1x1 shortcut."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.main = nn.Sequential(_conv(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2),
+                                  _conv(cout, cout, 3, 1, 1), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2))
+        self.direct = nn.Sequential(nn.AvgPool2d(2), _conv(cin, cout, 1), nn.BatchNorm2d(cout),
+                                    nn.LeakyReLU(0.2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.main(x) + self.direct(x)) / 2
+
+
+def _down(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(_conv(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2))
+
+
+class Decoder(nn.Module):
+    """Rebuilds an image of side `size` from 8x8 features (the paper's simple decoder)."""
+
+    def __init__(self, cin: int, channels: int, size: int, width: int) -> None:
+        super().__init__()
+        ch = _channels(G_MULT, max(1, width // 2))  # the official decoders use 32 at ngf 64
+        layers: list[nn.Module] = [nn.AdaptiveAvgPool2d(8)]
+        c, s = cin, 8
+        while s < size:
+            s *= 2
+            layers.append(_up(c, ch[s]))
+            c = ch[s]
+        layers += [_conv(c, channels, 3, 1, 1), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x)
+
+
+class Discriminator(nn.Module):
+    """images (N, C, R, R) -> logits (N,); with reconstruct=True also (reconstructions, targets)."""
+
+    reconstructs = True  # the adversarial step adds the L1 distance of reconstructions to targets
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        check_resolution(cfg.resolution)
+        self.num_classes = 0
+        ch = _channels(D_MULT, cfg.width)
+        r, c = cfg.resolution, cfg.channels
+        if r == 1024:
+            self.from_big = nn.Sequential(_conv(c, ch[1024], 4, 2, 1), nn.LeakyReLU(0.2),
+                                          _conv(ch[1024], ch[512], 4, 2, 1), nn.BatchNorm2d(ch[512]),
+                                          nn.LeakyReLU(0.2))
+        elif r == 512:
+            self.from_big = nn.Sequential(_conv(c, ch[512], 4, 2, 1), nn.LeakyReLU(0.2))
+        else:
+            self.from_big = nn.Sequential(_conv(c, ch[512], 3, 1, 1), nn.LeakyReLU(0.2))
+        start = min(r, 256)  # the side of from_big's output
+        # Down blocks to 8x8; channel counts follow the official 256 px layout from its end.
+        sizes = [start // 2 ** i for i in range(int(math.log2(start // 8)) + 1)]
+        official = {256: 512, 128: 256, 64: 128, 32: 64, 16: 32, 8: 16}  # side -> D_MULT key
+        cin = ch[512]
+        self.downs = nn.ModuleList()
+        self.feat_channels = [cin]
+        for s in sizes[1:]:
+            cout = ch[official[s]]
+            self.downs.append(_DownComp(cin, cout))
+            self.feat_channels.append(cout)
+            cin = cout
+        self.sles = nn.ModuleDict({str(i + 3): SLE(self.feat_channels[i], self.feat_channels[i + 3])
+                                   for i in range(len(self.feat_channels) - 3)})
+        self.part_index = sizes.index(16)
+        self.rf_big = nn.Sequential(_conv(cin, ch[8], 1), nn.BatchNorm2d(ch[8]), nn.LeakyReLU(0.2),
+                                    _conv(ch[8], 1, 4))
+        self.small = min(SMALL, r)
+        small_layers: list[nn.Module] = [_conv(c, ch[256], 4, 2, 1), nn.LeakyReLU(0.2)]
+        s, cs = self.small // 2, ch[256]
+        while s > 8:
+            nxt = ch[official[s]]
+            small_layers.append(_down(cs, nxt))
+            cs, s = nxt, s // 2
+        self.from_small = nn.Sequential(*small_layers)
+        self.rf_small = _conv(cs, 1, 4)
+        self.recon_size = min(SMALL, r)
+        self.decoder_big = Decoder(cin, c, self.recon_size, cfg.width)
+        self.decoder_small = Decoder(cs, c, self.recon_size, cfg.width)
+        self.decoder_part = Decoder(self.feat_channels[self.part_index], c, self.recon_size, cfg.width)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, reconstruct: bool = False):
+        feats = [self.from_big(x)]
+        for i, down in enumerate(self.downs, start=1):
+            f = down(feats[-1])
+            feats.append(self.sles[str(i)](feats[i - 3], f) if str(i) in self.sles else f)
+        small = self.from_small(F.interpolate(x, size=self.small, mode="nearest")
+                                if x.shape[-1] != self.small else x)
+        logits = self.rf_big(feats[-1]).flatten(1).mean(1) + self.rf_small(small).flatten(1).mean(1)
+        if not reconstruct:
+            return logits
+        # A random quarter of the 16x16 features rebuilds the same quarter of the image. Chosen
+        # with tensor indices, not a Python int, so the memory estimate can trace it.
+        quarter = torch.randint(4, (1,), device=x.device)
+        part = _quarter(feats[self.part_index], quarter)
+        crop = _quarter(x, quarter)
+        h = x.shape[-1] // 2
+        whole = F.interpolate(x, size=self.recon_size, mode="area") if x.shape[-1] != self.recon_size \
+            else x
+        crop = F.interpolate(crop, size=self.recon_size, mode="area") if h != self.recon_size else crop
+        recons = [self.decoder_big(feats[-1]), self.decoder_small(small), self.decoder_part(part)]
+        return logits, recons, [whole, whole, crop]
+
+
+def _quarter(x: torch.Tensor, quarter: torch.Tensor) -> torch.Tensor:
+    """Quarter 0-3 (reading order) of square maps x (N, C, S, S)."""
+    h = x.shape[-1] // 2
+    offsets = torch.arange(h, device=x.device)
+    rows = torch.div(quarter, 2, rounding_mode="floor") * h + offsets
+    cols = quarter % 2 * h + offsets
+    return x.index_select(2, rows).index_select(3, cols)
+
+
+def build_fastgan(cfg: ModelConfig) -> dict[str, nn.Module]:
+    return {"generator": Generator(cfg), "discriminator": Discriminator(cfg)}
+
+
+register_family(Family(
+    name="fastgan",
+    kind="gan",
+    build=build_fastgan,
+    description="FastGAN (Liu et al. 2021): skip-layer excitation, GLU, a self-supervised "
+                "discriminator; for a few hundred images at 64-1024 px; hinge loss, Adam(2e-4, 0.5)",
+    defaults={"lr": 2e-4, "betas": (0.5, 0.999), "optimizer": "adam", "loss": "hinge", "n_critic": 1,
+              "width": 64},
+    resolutions=RESOLUTIONS,
+))
