@@ -1,0 +1,69 @@
+"""The ADA controller on synthetic discriminator outputs, and its augmentations."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from latentstudio.train.ada import AdaController, augment
+
+
+def outputs(fraction_positive: float, n: int = 100) -> torch.Tensor:
+    k = round(fraction_positive * n)
+    return torch.cat([torch.full((k,), 2.0), torch.full((n - k,), -3.0)])
+
+
+def test_p_rises_while_the_discriminator_is_too_sure_of_real_images() -> None:
+    ada = AdaController(target=0.6, speed_kimg=1.0, interval=4)
+    for _ in range(3):
+        ada.observe(outputs(0.95))  # r = 0.9 > 0.6
+    assert ada.p == 0  # adjusted only every 4 steps
+    ada.observe(outputs(0.95))
+    assert ada.r == pytest.approx(0.9)
+    assert ada.p == pytest.approx(400 / 1000)  # 4 steps x 100 images / (1 kimg)
+    for _ in range(4):
+        ada.observe(outputs(0.5))  # r = 0 < 0.6: back down
+    assert ada.p == pytest.approx(0.0, abs=1e-12)
+    for _ in range(8):
+        ada.observe(outputs(0.0))
+    assert ada.p == 0  # never below 0
+    for _ in range(40):
+        ada.observe(outputs(1.0))
+    assert ada.p == 1  # never above 1
+
+
+def test_r_settles_near_the_target_on_a_discriminator_that_reacts_to_p() -> None:
+    """A toy discriminator whose confidence falls as p rises: r ends near the target."""
+    ada = AdaController(target=0.6, speed_kimg=2.0, interval=4)
+    g = torch.Generator().manual_seed(0)
+    rs = []
+    for _ in range(2000):
+        confidence = 0.95 - 0.7 * ada.p  # P(sign(D(real)) > 0) on this step
+        d_real = torch.where(torch.rand(64, generator=g) < confidence, 1.0, -1.0)
+        ada.observe(d_real)
+        rs.append(ada.r)
+    assert 0.2 < ada.p < 0.8
+    assert abs(sum(rs[-400:]) / 400 - 0.6) < 0.1
+
+
+def test_state_round_trips_mid_interval() -> None:
+    a = AdaController(speed_kimg=1.0)
+    for _ in range(6):
+        a.observe(outputs(0.9))
+    b = AdaController(speed_kimg=1.0)
+    b.load_state_dict(a.state_dict())
+    for ctrl in (a, b):
+        ctrl.observe(outputs(0.9))
+        ctrl.observe(outputs(0.9))
+    assert a.state_dict() == b.state_dict() and a.p > 0.4
+
+
+def test_augment_each_image_with_probability_p() -> None:
+    x = torch.rand(400, 3, 16, 16) * 2 - 1
+    g = torch.Generator().manual_seed(1)
+    assert torch.equal(augment(x, 0.0, g), x)
+    out = augment(x, 1.0, g)
+    assert not torch.isclose(out, x).all(dim=(1, 2, 3)).any()  # every image changed
+    half = augment(x, 0.5, g)
+    unchanged = torch.isclose(half, x).all(dim=(1, 2, 3)).float().mean()
+    assert 0.03 < unchanged < 0.1  # all four ops skipped: 0.5 ** 4 = 0.0625
