@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from datetime import datetime
@@ -99,14 +100,19 @@ def _parse_metrics(path: str, mtime_ns: int, size: int) -> tuple[tuple[dict[str,
                 bad += 1  # typically the last line of a log being written right now
                 continue
             if isinstance(rec, dict) and isinstance(rec.get("step"), int):
-                records.append(rec)
+                # Logs of 0.1.0 hold bare NaN/Infinity: None, as null in the logs written now.
+                records.append({k: None if isinstance(v, float) and not math.isfinite(v) else v
+                                for k, v in rec.items()})
             else:
                 bad += 1
     return tuple(records), bad
 
 
 def read_metrics(run_dir: Path) -> tuple[list[dict[str, Any]], int]:
-    """(records of metrics.jsonl, number of unreadable lines); cached until the file changes."""
+    """(records of metrics.jsonl, number of unreadable lines); cached until the file changes.
+
+    A value that did not stay finite (written as null) is None.
+    """
     path = Path(run_dir) / "metrics.jsonl"
     try:
         st = path.stat()

@@ -7,12 +7,14 @@ from fixed latents, progress.gif and losses.png.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from latentstudio import atomic
 from latentstudio.images import make_grid, save_gif, save_png
 
 if TYPE_CHECKING:
@@ -51,7 +53,7 @@ class RunWriter(Callback):
 
     def on_log(self, trainer: Trainer, record: dict[str, Any]) -> None:
         with open(trainer.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(metrics_line(record))
         if self._tb is not None:
             for k, v in record.items():
                 if k not in ("step", "epoch") and isinstance(v, (int, float)):
@@ -79,6 +81,34 @@ class RunWriter(Callback):
                                dataformats="HWC")
         write_progress_gif(trainer.run_dir)
         write_loss_plot(trainer.run_dir)
+
+
+def metrics_line(record: dict[str, Any]) -> str:
+    """One line of metrics.jsonl: strict JSON, a non-finite number written as null."""
+    clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v
+             for k, v in record.items()}
+    return json.dumps(clean, allow_nan=False, default=str) + "\n"
+
+
+def drop_metrics_after(run_dir: Path, step: int) -> int:
+    """Remove the records of metrics.jsonl logged after `step` (and a half-written last line),
+    rewriting it atomically; how many lines went. A resumed run redoes those steps."""
+    path = run_dir / "metrics.jsonl"
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return 0
+    keep = []
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and isinstance(rec.get("step"), int) and rec["step"] <= step:
+            keep.append(line)
+    if len(keep) < len(lines):
+        atomic.write_text(path, "".join(line + "\n" for line in keep))
+    return len(lines) - len(keep)
 
 
 def write_progress_gif(run_dir: Path, max_frames: int = 100) -> Path | None:
@@ -135,6 +165,4 @@ def write_loss_plot(run_dir: Path) -> Path | None:
     fig.tight_layout()
     fig.savefig(buf, format="png")
     plt.close(fig)
-    from latentstudio import atomic
-
     return atomic.write_bytes(run_dir / "losses.png", buf.getvalue())

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import errno
 import math
 import signal
+import statistics
 import sys
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from latentstudio import atomic
 from latentstudio.data import load_dataset
 from latentstudio.data.loader import DeviceLoader
 from latentstudio.devices import resolve_device
@@ -45,12 +49,27 @@ from latentstudio.runs import (
 )
 from latentstudio.runs.preview import preview_images
 from latentstudio.train import distributed
-from latentstudio.train.callbacks import Callback, RunWriter
+from latentstudio.train.callbacks import Callback, RunWriter, drop_metrics_after
 from latentstudio.train.config import TrainConfig, model_config_for, resolve_config
 from latentstudio.train.distributed import World
+from latentstudio.train.memory import check_model_fits
 from latentstudio.train.steps import step_class
 
 MAX_DIVERGENCE_RETRIES = 3
+# Finite blow-ups the divergence guard treats as NaN. No healthy value logged here comes near
+# BLOWUP_ABSOLUTE (BCE/hinge logits stay within ~1e2, a VAE's summed reconstruction within ~1e6
+# at 128 px); WGAN critics are unbounded but drift, so the relative test compares a window with
+# the median of the windows before it, never below a scale of 1 (losses near 0 are common).
+BLOWUP_ABSOLUTE = 1e8
+BLOWUP_RELATIVE = 1e4
+BLOWUP_HISTORY = 20  # log windows the median is taken over
+# Errors of a disk that refuses a write: the user can fix these (free space, permissions).
+DISK_ERRORS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+               errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+               errno.EPERM: "permission denied"}
+# Files in a run folder only the trainer writes, whose leftover temporary files it may remove.
+TRAINER_FILES = {".": ("config.json", "losses.png", "progress.gif"), "checkpoints": ("*.pt", "*.json"),
+                 "samples": ("epoch_*.png",)}
 # Keyword arguments of torch.compile for --compile; shapes never change within a run.
 COMPILE_OPTIONS: dict[str, Any] = {"dynamic": False}
 
@@ -80,6 +99,7 @@ class Trainer:
                             "(use shapes, mnist, fashion-mnist, cifar10 or a folder with class subfolders)")
         self.model_config = model_config_for(cfg, self.family, self.data.channels,
                                              self.data.num_classes)
+        check_model_fits(cfg, self.family, self.model_config, self.device)
         self.models = nn.ModuleDict(self.family.build(self.model_config)).to(self.device)
         # NHWC convolutions are faster on GPUs (tensor cores) and with oneDNN on CPUs (measured
         # 5-30% per step here).
@@ -88,6 +108,12 @@ class Trainer:
             self.models.to(memory_format=torch.channels_last)
         self.loader = DeviceLoader(self.data, cfg.batch_size, cfg.seed, self.device, channels_last,
                                    self.world.rank, self.world.size)
+        used = self.loader.batch_size * self.world.size
+        if used != cfg.batch_size:
+            if self.world.is_main:
+                print(f"warning: --batch-size {cfg.batch_size} is more than the {len(self.data)} "
+                      f"images of {cfg.data!r}: training with batches of {used}", file=sys.stderr)
+            self.config = cfg = dataclasses.replace(cfg, batch_size=used)  # config.json says so
         self.steps_per_epoch = len(self.loader)
         self.total_steps = cfg.steps or cfg.epochs * self.steps_per_epoch
         self.updater = step_class(self.kind)(self.models, cfg, self.device, self.total_steps)
@@ -105,6 +131,7 @@ class Trainer:
         self._stop_local = False  # Ctrl-C seen by this process
         self._acc: dict[str, torch.Tensor] = {}
         self._acc_n: dict[str, int] = {}
+        self._scale: dict[str, deque[float]] = {}  # |value| of recent log windows, per name
         if payload is not None:
             self._restore(payload)
         if self.world.distributed:
@@ -134,8 +161,17 @@ class Trainer:
         p = payload["progress"]
         self.step, self.epoch, self.batch_in_epoch = p["step"], p["epoch"], p["batch_in_epoch"]
         self.elapsed, self.divergences = p.get("elapsed", 0.0), p.get("divergences", 0)
+        self.updater.schedule_steps = p.get("schedule_steps") or self._saved_total(payload)
         if self.world.rank:  # only rank 0's noise state is saved
             self.updater.reseed(self.world.rank, self.step)
+
+    def _saved_total(self, payload: dict[str, Any]) -> int:
+        """The step count of the config a checkpoint was saved with (checkpoints of 0.1.0 have no
+        schedule horizon: theirs is the total they were started with)."""
+        saved = payload.get("config", {})
+        steps, epochs = saved.get("steps"), saved.get("epochs")
+        total = steps or (epochs * self.steps_per_epoch if isinstance(epochs, int) else None)
+        return max(1, total or self.total_steps)
 
     def save_checkpoint(self, name: str = "last") -> Path:
         """Write checkpoints/NAME.pt with everything needed to resume (rank 0 only)."""
@@ -143,7 +179,8 @@ class Trainer:
         if not self.world.is_main:
             return path
         progress = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                    "elapsed": self.elapsed, "divergences": self.divergences}
+                    "elapsed": self.elapsed, "divergences": self.divergences,
+                    "schedule_steps": self.updater.schedule_steps}
         return save_checkpoint(path, models=self._networks(),
                                step_state=self.updater.state_dict(), config=self.config.to_dict(),
                                progress=progress, device=self.device)
@@ -241,8 +278,8 @@ class Trainer:
             self._acc[k] = self._acc[k] + v if k in self._acc else v.clone()
             self._acc_n[k] = self._acc_n.get(k, 0) + 1
 
-    def _flush(self, bar: tqdm, t_last: float, steps_since: int) -> bool:
-        """Log averaged losses (one host sync); False when a loss went non-finite.
+    def _flush(self, bar: tqdm, t_last: float, steps_since: int) -> str | None:
+        """Log averaged losses (one host sync); what went wrong when training diverged, else None.
 
         With several processes the losses are averaged over the ranks, so every rank agrees on
         divergence, and a Ctrl-C seen by any rank stops all of them at the same step.
@@ -255,19 +292,35 @@ class Trainer:
             self._stop_requested = self._stop_requested or bool(packed[-1] > 0)
         values = dict(zip(names, packed.tolist()[:-1], strict=True))
         self._acc, self._acc_n = {}, {}
-        finite = all(math.isfinite(v) for v in values.values())
+        problem = self._blowup(values)
         dt = max(time.perf_counter() - t_last, 1e-9)
         images = steps_since * self.loader.batch_size * self.world.size
         record = {**values, "time": round(self.elapsed, 3), "images_per_s": round(images / dt, 1)}
         self.log_metrics(record)
         bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
-        return finite
+        return problem
 
-    def _recover_from_divergence(self) -> None:
+    def _blowup(self, values: dict[str, float]) -> str | None:
+        """Why this log window's values mean divergence (non-finite, or finite but exploded), or
+        None; a healthy window joins the running scale of each value."""
+        for k, v in values.items():
+            if not math.isfinite(v):
+                return f"non-finite {k}"
+            scale = self._scale.get(k)
+            limit = BLOWUP_ABSOLUTE
+            if scale and len(scale) >= 3:
+                limit = min(limit, BLOWUP_RELATIVE * max(statistics.median(scale), 1.0))
+            if abs(v) > limit:
+                return f"{k} exploded to {v:.3g}"
+        for k, v in values.items():
+            self._scale.setdefault(k, deque(maxlen=BLOWUP_HISTORY)).append(abs(v))
+        return None
+
+    def _recover_from_divergence(self, problem: str = "non-finite loss") -> None:
         """Restore the last good checkpoint with halved learning rates, or give up."""
         self.divergences += 1
         if self.divergences > MAX_DIVERGENCE_RETRIES:
-            raise UserError(f"training diverged (non-finite loss at step {self.step}) after "
+            raise UserError(f"training diverged ({problem} at step {self.step}) after "
                             f"{MAX_DIVERGENCE_RETRIES} restarts with halved learning rates; the last "
                             f"good checkpoint is in {self.run_dir / 'checkpoints'}; try a lower --lr, "
                             "--precision fp32, or --loss hinge")
@@ -277,7 +330,7 @@ class Trainer:
         self._restore(distributed.on_main(lambda: load_checkpoint(path, where), self.world))
         self.divergences = tries
         self.updater.set_lr_scale(0.5 ** tries)
-        msg = (f"non-finite loss: restored the last checkpoint (step {self.step}) and set the "
+        msg = (f"{problem}: restored the last checkpoint (step {self.step}) and set the "
                f"learning rates to {0.5 ** tries:g} x the configured ones "
                f"(try {tries} of {MAX_DIVERGENCE_RETRIES})")
         tqdm.write(f"warning: {msg}", file=sys.stderr)
@@ -303,6 +356,9 @@ class Trainer:
 
     def _fit(self) -> Path:
         cfg = self.config
+        if self.world.is_main:  # a process killed while writing left these
+            for sub, names in TRAINER_FILES.items():
+                atomic.remove_stale_temps(self.run_dir / sub, names)
         for cb in self.callbacks:
             cb.on_train_start(self)
         if self.step == 0:
@@ -340,8 +396,9 @@ class Trainer:
                 # Also check at epoch end, the last step and on Ctrl-C: never checkpoint NaN weights.
                 if self.step % cfg.log_every == 0 or self.batch_in_epoch == len(self.loader) or \
                         self.step >= self.total_steps or self._stop_requested:
-                    if not self._flush(bar, t_last, steps_since):
-                        self._recover_from_divergence()
+                    problem = self._flush(bar, t_last, steps_since)
+                    if problem:
+                        self._recover_from_divergence(problem)
                         t0 = time.perf_counter() - self.elapsed
                         bar.n = self.step
                         break
@@ -383,6 +440,7 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
     Under torchrun each process calls this; a run resumes with any number of processes.
     """
     world = distributed.setup()
+    trainer = None
     try:
         if resume is not None:
             trainer = _resumed_trainer(Path(resume), callbacks, progress, overrides, world)
@@ -392,14 +450,39 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
     except torch.cuda.OutOfMemoryError:  # while building; fit() explains its own
         raise UserError("out of GPU memory while loading the data and models; try a smaller "
                         "--data-limit, --resolution or --width (see `latentstudio estimate`)") from None
+    except OSError as e:
+        if e.errno not in DISK_ERRORS:
+            raise
+        run = trainer.run_dir if trainer else Path(resume) if resume is not None else None
+        raise UserError(disk_error_message(e, run)) from None
     finally:
         distributed.cleanup()
+
+
+def disk_error_message(error: OSError, run_dir: Path | None) -> str:
+    """One line for a write the disk refused: the folder, the cause, and how to go on
+    (`run_dir` None: a new run that has not started)."""
+    folder = Path(error.filename).parent if error.filename else run_dir
+    cause = DISK_ERRORS.get(error.errno or 0, error.strerror)
+    if run_dir is None:
+        return f"cannot write to {folder}: {cause}; free space or choose another --out and start again"
+    return (f"cannot write to {folder}: {cause}; the checkpoints already in "
+            f"{run_dir / 'checkpoints'} are intact: free space or make the folder writable, then "
+            f"continue with `latentstudio train --resume {run_dir}`")
+
+
+def _with_overrides(config: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """A run's settings with `overrides`; a new --epochs replaces the run's --steps."""
+    overrides = dict(overrides or {})
+    if "epochs" in overrides and "steps" not in overrides:
+        overrides["steps"] = None
+    return {**config, **overrides}
 
 
 def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """The settings `train --resume RUN` continues with (the run's, with `overrides`)."""
     meta = read_run_config(Path(run_dir))
-    return TrainConfig.from_dict({**meta["config"], **(overrides or {})})
+    return TrainConfig.from_dict(_with_overrides(meta["config"], overrides))
 
 
 def _resumed_trainer(run_dir: Path, callbacks: Sequence[Callback], progress: bool,
@@ -408,9 +491,16 @@ def _resumed_trainer(run_dir: Path, callbacks: Sequence[Callback], progress: boo
         return read_run_config(run_dir), load_checkpoint(run_dir / "checkpoints" / "last.pt")
 
     meta, payload = distributed.on_main(read, world)
-    cfg = TrainConfig.from_dict({**meta["config"], **(overrides or {})})
+    cfg = TrainConfig.from_dict(_with_overrides(meta["config"], overrides))
     trainer = Trainer(cfg, run_dir, callbacks, progress, payload, world=world)
+    asked = {k: overrides[k] for k in ("steps", "epochs") if overrides and overrides.get(k)}
+    if asked and trainer.step >= trainer.total_steps:
+        flag = " ".join(f"--{k} {v}" for k, v in asked.items())
+        raise UserError(f"{run_dir} is already at step {trainer.step} (epoch {trainer.epoch}), "
+                        f"which {flag} does not go beyond: ask for more, e.g. --epochs "
+                        f"{trainer.epoch + 1} or --steps {trainer.step + 1}; nothing was changed")
     if world.is_main:
+        drop_metrics_after(run_dir, trainer.step)  # logged after the checkpoint, about to be redone
         if trainer.data.fingerprint() != meta["data"]["fingerprint"]:
             print(f"warning: the data behind {cfg.data!r} changed since this run started",
                   file=sys.stderr)

@@ -261,3 +261,54 @@ def format_bytes(n: float) -> str:
             value = n / size
             return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
     return f"{int(n)} B"
+
+
+# Bytes per parameter that training holds however small the batch: fp32 weights, gradients and
+# two Adam moments (RMSProp keeps one; counted as Adam to stay on the safe side).
+TRAINING_BYTES_PER_PARAMETER = 16
+
+
+def parameter_count(family: Any, mc: ModelConfig) -> int:
+    """Parameters of the family's networks for `mc`, built on the meta device (no memory)."""
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        models = family.build(mc)
+    return sum(p.numel() for net in models.values() for p in net.parameters())
+
+
+def device_capacity(device: torch.device) -> int:
+    """Total memory of a CUDA device, or the machine's RAM for the CPU (0 if unknown)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    try:
+        import os
+
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def check_model_fits(cfg: TrainConfig, family: Any, mc: ModelConfig, device: torch.device,
+                     capacity: int | None = None) -> None:
+    """Refuse, before anything is allocated, networks whose weights, gradients and optimiser state
+    alone exceed the device's memory, naming the largest --width that fits."""
+    capacity = device_capacity(device) if capacity is None else capacity
+    if not capacity:
+        return
+
+    def need(width: int) -> int:
+        params = parameter_count(family, dataclasses.replace(mc, width=width))
+        ema = params if cfg.ema else 0  # an upper bound: only the image network is copied
+        return params * TRAINING_BYTES_PER_PARAMETER + ema * 4
+
+    if need(mc.width) <= capacity:
+        return
+    low, high = 0, mc.width  # need(high) > capacity; find the largest width that fits
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if need(mid) <= capacity else (low, mid)
+    where = "GPU" if device.type == "cuda" else "machine's RAM"
+    advice = f"--width {low} or less fits" if low else "try a lower --resolution"
+    raise UserError(f"--width {mc.width} gives {parameter_count(family, mc):,} parameters, whose "
+                    f"weights, gradients and optimiser state alone need {format_bytes(need(mc.width))}, "
+                    f"more than the {format_bytes(capacity)} of this {where}: {advice}")

@@ -110,7 +110,9 @@ class Step:
     def __init__(self, cfg: TrainConfig, device: torch.device, total_steps: int) -> None:
         self.cfg = cfg
         self.device = device
-        self.total_steps = max(1, total_steps)
+        # The horizon of every schedule: the run's step count when it started, kept when a run
+        # is extended (the trainer restores it from the checkpoint), so schedules never jump.
+        self.schedule_steps = max(1, total_steps)
         self.dtype = autocast_dtype(cfg.precision, device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
         self.gen = torch.Generator(device=device)
@@ -138,6 +140,10 @@ class Step:
     def wrap_networks(self, wrap: Any) -> None:
         """Replace each training network by `wrap(network)` (same parameters, e.g. DDP, compile)."""
         self.set_networks({name: wrap(net) for name, net in self.networks().items()})
+
+    def schedule_progress(self, step: int) -> float:
+        """How far `step` is through the schedule horizon, from 0 to 1 and held at 1 after it."""
+        return min(1.0, max(0, step) / self.schedule_steps)
 
     def reseed(self, rank: int, step: int) -> None:
         """Give rank `rank` its own training noise (different latents on every rank)."""
@@ -198,7 +204,7 @@ class AdversarialStep(Step):
     def _d_input(self, x: torch.Tensor, step: int) -> torch.Tensor:
         x = self.augment(x, self.gen)
         if self.cfg.instance_noise > 0:  # Sønderby et al. 2016, annealed linearly to 0
-            sigma = self.cfg.instance_noise * max(0.0, 1 - step / self.total_steps)
+            sigma = self.cfg.instance_noise * (1 - self.schedule_progress(step))
             x = x + sigma * torch.randn(x.shape, device=x.device, generator=self.gen, dtype=x.dtype)
         return x
 
@@ -294,12 +300,20 @@ class VAEStep(Step):
             logits = self.decode(z, labels).float()
         recon = reconstruction_loss(cfg.recon, logits, real)
         kl = kl_normal(mu, logvar).mean()
-        weight = cfg.beta * (min(1.0, step / cfg.kl_warmup) if cfg.kl_warmup else 1.0)
-        loss = recon + weight * kl
+        loss = recon + self.kl_weight(step) * kl
         self._update(loss, self.optimizers["vae"])
         if self.ema is not None:
             self.ema.update(self.Dec)
         return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
+
+    def kl_weight(self, step: int) -> float:
+        """beta, ramped up from 0 over the first kl_warmup steps and held afterwards.
+
+        The warm-up's horizon is its own setting in steps, which a resume cannot change, so
+        extending a run does not move it.
+        """
+        cfg = self.cfg
+        return cfg.beta * (min(1.0, step / cfg.kl_warmup) if cfg.kl_warmup else 1.0)
 
     def image_network(self) -> nn.Module:
         """The decoder used for previews and sampling (the EMA copy when there is one)."""
