@@ -97,3 +97,19 @@ def test_epochs_extend_a_run_that_was_started_with_steps(tmp_path: Path) -> None
     assert load_checkpoint(run / "checkpoints" / "last.pt")["progress"]["step"] == 12
     meta = json.loads((run / "config.json").read_text())
     assert meta["config"]["epochs"] == 2 and meta["config"]["steps"] is None
+
+
+def test_an_extension_without_schedules_equals_a_run_started_that_long(tmp_path: Path) -> None:
+    """What the README promises for `--resume RUN --epochs N`."""
+    whole = train(TrainConfig(epochs=2, ema=0.9, out=str(tmp_path / "whole"), **TINY), progress=False)
+    run = train(TrainConfig(epochs=1, ema=0.9, out=str(tmp_path / "r"), **TINY), progress=False)
+    train(resume=run, overrides={"epochs": 2}, progress=False)
+    a, b = (load_checkpoint(r / "checkpoints" / "last.pt") for r in (whole, run))
+    for name, weights in a["models"].items():
+        for k, v in weights.items():
+            assert torch.equal(v, b["models"][name][k]), (name, k)
+    for k, opt in a["step_state"].items():
+        if k.startswith("opt_"):
+            for i, state in opt["state"].items():
+                for s, v in state.items():
+                    assert torch.equal(v, b["step_state"][k]["state"][i][s]), (k, i, s)

@@ -500,7 +500,6 @@ def _resumed_trainer(run_dir: Path, callbacks: Sequence[Callback], progress: boo
                         f"which {flag} does not go beyond: ask for more, e.g. --epochs "
                         f"{trainer.epoch + 1} or --steps {trainer.step + 1}; nothing was changed")
     if world.is_main:
-        drop_metrics_after(run_dir, trainer.step)  # logged after the checkpoint, about to be redone
         if trainer.data.fingerprint() != meta["data"]["fingerprint"]:
             print(f"warning: the data behind {cfg.data!r} changed since this run started",
                   file=sys.stderr)
@@ -508,6 +507,7 @@ def _resumed_trainer(run_dir: Path, callbacks: Sequence[Callback], progress: boo
             meta["config"] = trainer.config.to_dict()
             meta.pop("latentstudio_version", None)
             write_run_config(run_dir, **meta)
+        drop_metrics_after(run_dir, trainer.step)  # logged after the checkpoint, about to be redone
     return trainer
 
 
