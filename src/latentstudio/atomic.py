@@ -52,13 +52,16 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), _new_file_mode(path))  # mkstemp makes 0600: others could not read
+            if hasattr(os, "fchmod"):  # mkstemp makes 0600: others could not read the file
+                os.fchmod(f.fileno(), _new_file_mode(path))
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:
         _discard(tmp)
+        if e.errno is None:
+            raise
         raise OSError(e.errno, e.strerror, str(path)) from e  # the file asked for, not the temp
     except BaseException:
         _discard(tmp)

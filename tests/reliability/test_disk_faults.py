@@ -73,3 +73,17 @@ def test_a_read_only_folder_at_resume_is_one_line_and_changes_nothing(
     err = _errors(capsys.readouterr().err)
     assert len(err) == 1 and "read-only file system" in err[0] and str(run) in err[0], err
     assert {p: p.read_bytes() for p in before} == before
+
+
+def test_a_refused_atomic_write_keeps_the_old_file_and_names_it(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "last.pt"
+    path.write_bytes(b"good")
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    with pytest.raises(OSError) as caught:
+        atomic.write_bytes(path, b"new but never complete")
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path)
+    assert path.read_bytes() == b"good" and sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
