@@ -1,0 +1,56 @@
+"""Training settings a user can get wrong, from flags or from a hand-edited config.json: one
+`error:` line, exit 2, nothing trained or written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from cli_checks import one_line_error
+
+from latentstudio.cli import main
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--lr", "nan"], "--lr must be a finite number"),
+    (["--lr", "inf"], "--lr must be a finite number"),
+    (["--seed", "-1"], "--seed must be 0 or more"),
+    (["--betas", "2,3"], "--betas must be two numbers in [0, 1)"),
+    (["--instance-noise", "nan"], "--instance-noise must be a finite number"),
+])
+def test_bad_numbers_are_refused_before_training(flags: list[str], message: str, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert message in one_line_error(["train", *flags, "--out", str(out), "--dry-run"], capsys)
+    assert message in one_line_error(["train", *flags, "--out", str(out)], capsys)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("resolution", "abc", "setting resolution must be a whole number, got 'abc'"),
+    ("lr", "fast", "setting lr must be a number"),
+    ("ema", True, "setting ema must be a number"),
+    ("augment", 3, "--augment must be one of"),
+])
+def test_a_config_json_with_wrong_types_is_one_line(key: str, value: object, message: str,
+                                                    tiny_run, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run("dcgan"), run)
+    meta = json.loads((run / "config.json").read_text())
+    meta["config"][key] = value
+    (run / "config.json").write_text(json.dumps(meta))
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+    assert message in one_line_error(["sample", str(run), "--out", str(tmp_path / "s.png")], capsys)
+    assert message in one_line_error(["train", "--resume", str(run), "--steps", "8"], capsys)
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_a_config_file_with_wrong_types_is_one_line(tmp_path: Path, capsys) -> None:
+    settings = tmp_path / "settings.toml"
+    settings.write_text('resolution = "big"\n')
+    assert "setting resolution must be a whole number" in one_line_error(
+        ["train", "--config", str(settings), "--dry-run"], capsys)
+    assert main(["train", "--model", "dcgan", "--dry-run"]) == 0
