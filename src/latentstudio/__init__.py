@@ -1,3 +1,3 @@
 """latentstudio: train, explore, curate and evaluate generative image models."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
