@@ -1,11 +1,18 @@
-"""The ADA controller on synthetic discriminator outputs, and its augmentations."""
+"""ADA: the controller on synthetic discriminator outputs, its augmentations, p in training\n(logged, checkpointed, resumed); --mirror."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import torch
 
+from latentstudio.data import load_dataset
+from latentstudio.data.loader import DeviceLoader
+from latentstudio.runs import load_checkpoint
 from latentstudio.train.ada import AdaController, augment
+from latentstudio.train.config import TrainConfig
+from latentstudio.train.loop import train
 
 
 def outputs(fraction_positive: float, n: int = 100) -> torch.Tensor:
@@ -67,3 +74,35 @@ def test_augment_each_image_with_probability_p() -> None:
     half = augment(x, 0.5, g)
     unchanged = torch.isclose(half, x).all(dim=(1, 2, 3)).float().mean()
     assert 0.03 < unchanged < 0.1  # all four ops skipped: 0.5 ** 4 = 0.0625
+
+
+
+def test_ada_p_is_logged_checkpointed_and_resumed_exactly(tmp_path) -> None:
+    settings = dict(model="dcgan", data="shapes:32", resolution=32, width=8, latent_dim=8,
+                    batch_size=8, log_every=2, augment="ada", ada_speed=0.05, mirror=True,
+                    device="cpu", precision="fp32", seed=0)
+    full = train(TrainConfig(**settings, steps=16, out=str(tmp_path / "full")), progress=False)
+    part = train(TrainConfig(**settings, steps=8, out=str(tmp_path / "part")), progress=False)
+    train(resume=part, overrides={"steps": 16}, progress=False)
+    a = load_checkpoint(full / "checkpoints" / "last.pt")
+    b = load_checkpoint(part / "checkpoints" / "last.pt")
+    assert 0 < a["step_state"]["ada"]["p"] <= 1  # a tiny D is sure of 32 shapes: p rises
+    assert a["step_state"]["ada"] == b["step_state"]["ada"]
+    for name, state in a["models"].items():
+        for key, value in state.items():
+            assert torch.equal(value, b["models"][name][key]), f"{name}.{key}"
+    logged = [json.loads(line) for line in (full / "metrics.jsonl").read_text().splitlines()]
+    assert logged[-1]["ada_p"] > 0 and "ada_r" in logged[-1]
+
+
+def test_mirror_flips_about_half_the_images_the_same_way_every_time() -> None:
+    data = load_dataset("shapes:64", 32, 3, "crop", seed=0, progress=False)
+    plain = DeviceLoader(data, 64, 0, torch.device("cpu"))
+    mirrored = DeviceLoader(data, 64, 0, torch.device("cpu"), mirror=True)
+    x, _ = next(plain.batches(0))
+    y, _ = next(mirrored.batches(0))
+    flipped = torch.isclose(y, x.flip(3)).all(dim=(1, 2, 3)) & ~torch.isclose(y, x).all(dim=(1, 2, 3))
+    assert 16 < int(flipped.sum()) < 48
+    assert (torch.isclose(y, x).all(dim=(1, 2, 3)) | flipped).all()
+    torch.testing.assert_close(next(mirrored.batches(0))[0], y)
+    assert not torch.equal(next(mirrored.batches(1))[0], y)

@@ -40,7 +40,11 @@ HELP = {
     "instance_noise": "std of Gaussian noise on discriminator inputs, annealed to 0",
     "r1": "R1 penalty weight on real images' discriminator gradients, e.g. 1 (steadies GANs)",
     "ema": "keep an exponential moving average of the generator, e.g. 0.999",
-    "augment": "none or diffaug (for small datasets of a few hundred images)",
+    "augment": "none, diffaug (for a few hundred images) or ada (DiffAugment's augmentations "
+               "applied with a probability steered by the discriminator, Karras et al. 2020)",
+    "ada_target": "--augment ada: the E[sign(D(real))] it holds (higher: less augmentation)",
+    "ada_speed": "--augment ada: thousands of images over which p may go from 0 to 1",
+    "mirror": "flip training images left-right at random (for data without a handedness)",
     "recon": "VAE reconstruction loss: bce or mse",
     "beta": "VAE KL weight",
     "kl_warmup": "VAE: steps over which the KL weight ramps up from 0",

@@ -18,10 +18,13 @@ class DeviceLoader:
     With several processes, rank r keeps images r, r + world_size, ... (equal shares, the few
     left over dropped) and takes batch_size / world_size of every batch, so `batch_size` is the
     total over all ranks and an epoch has the same number of steps on every rank.
+    With `mirror`, each image of an epoch is flipped left-right with probability 1/2 (StyleGAN's
+    x-flip), drawn with the epoch's order so a resumed run flips the same ones.
     """
 
     def __init__(self, data: ImageSet, batch_size: int, seed: int, device: torch.device,
-                 channels_last: bool = False, rank: int = 0, world_size: int = 1) -> None:
+                 channels_last: bool = False, rank: int = 0, world_size: int = 1,
+                 mirror: bool = False) -> None:
         images, labels = data.images, data.labels
         if world_size > 1:
             if batch_size % world_size:
@@ -40,6 +43,7 @@ class DeviceLoader:
         self.rank = rank
         self.device = device
         self.channels_last = channels_last
+        self.mirror = mirror
 
     def __len__(self) -> int:
         return len(self.images) // self.batch_size
@@ -49,6 +53,8 @@ class DeviceLoader:
         seed = self.seed * 1_000_003 + epoch + self.rank * 7_777_777_777
         g = torch.Generator().manual_seed(seed % 2**63)
         order = torch.randperm(len(self.images), generator=g)
+        flips = (torch.rand(len(self.images), generator=g) < 0.5).to(self.device) if self.mirror \
+            else None
         if self.device.type == "cuda":  # from pinned memory the copy does not wait for the GPU
             order = order.pin_memory().to(self.device, non_blocking=True)
         else:
@@ -56,6 +62,9 @@ class DeviceLoader:
         for i in range(start, len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
             x = from_uint8(self.images[idx])
+            if flips is not None:
+                flip = flips[i * self.batch_size:(i + 1) * self.batch_size, None, None, None]
+                x = torch.where(flip, x.flip(3), x)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, (self.labels[idx] if self.labels is not None else None)

@@ -50,7 +50,10 @@ class TrainConfig:
     instance_noise: float = 0.0
     r1: float = 0.0  # weight gamma of the R1 penalty on real images (Mescheder et al. 2018)
     ema: float | None = None
-    augment: Literal["none", "diffaug"] = "none"
+    augment: Literal["none", "diffaug", "ada"] = "none"
+    ada_target: float = 0.6  # --augment ada: the E[sign(D(real))] to hold (Karras et al. 2020)
+    ada_speed: float = 20.0  # --augment ada: thousands of images for p to move from 0 to 1
+    mirror: bool = False  # random horizontal flips of the training images
     # VAE settings.
     recon: Literal["bce", "mse"] = "bce"
     beta: float = 1.0
@@ -95,13 +98,16 @@ class TrainConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be in [0, 0.5), got {value}")
         if self.instance_noise < 0 or self.r1 < 0 or self.beta < 0 or self.kl_warmup < 0:
             raise UserError("--instance-noise, --r1, --beta and --kl-warmup must not be negative")
+        if not 0 < self.ada_target < 1 or self.ada_speed <= 0:
+            raise UserError(f"--ada-target must be in (0, 1) and --ada-speed positive, got "
+                            f"{self.ada_target} and {self.ada_speed}")
         if self.ema is not None and not 0 < self.ema < 1:
             raise UserError(f"--ema must be in (0, 1), e.g. 0.999; got {self.ema}")
         if self.gp_weight is not None and self.gp_weight < 0:
             raise UserError(f"--gp-weight must not be negative, got {self.gp_weight}")
         choices = {
             "precision": ("auto", "bf16", "fp16", "fp32"), "fit": ("crop", "pad"),
-            "augment": ("none", "diffaug"), "recon": ("bce", "mse"),
+            "augment": ("none", "diffaug", "ada"), "recon": ("bce", "mse"),
             "loss": (None, "bce", "hinge", "wasserstein"), "optimizer": (None, "adam", "rmsprop"),
         }
         for name, allowed in choices.items():

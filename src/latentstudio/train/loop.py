@@ -107,7 +107,7 @@ class Trainer:
         if channels_last:
             self.models.to(memory_format=torch.channels_last)
         self.loader = DeviceLoader(self.data, cfg.batch_size, cfg.seed, self.device, channels_last,
-                                   self.world.rank, self.world.size)
+                                   self.world.rank, self.world.size, mirror=cfg.mirror)
         used = self.loader.batch_size * self.world.size
         if used != cfg.batch_size:
             if self.world.is_main:

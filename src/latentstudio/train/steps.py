@@ -21,6 +21,8 @@ from latentstudio.models import Kind
 from latentstudio.objectives.adversarial import discriminator_loss, generator_loss
 from latentstudio.objectives.kl import kl_normal
 from latentstudio.objectives.penalties import clip_weights, gradient_penalty, r1_penalty
+from latentstudio.train.ada import AdaController
+from latentstudio.train.ada import augment as augment_ada
 from latentstudio.train.augment import AUGMENTS
 from latentstudio.train.config import TrainConfig
 from latentstudio.train.ema import EMA
@@ -196,13 +198,14 @@ class AdversarialStep(Step):
             for k, net in (("g", self.G), ("d", self.D))
         }
         self.ema = EMA(self.G, cfg.ema) if cfg.ema else None
-        self.augment = AUGMENTS[cfg.augment]
+        self.ada = AdaController(cfg.ada_target, cfg.ada_speed) if cfg.augment == "ada" else None
+        self.augment = AUGMENTS.get(cfg.augment)
         self.conditional = getattr(self.G, "num_classes", 0) > 0
         # A self-supervised discriminator (FastGAN's) also rebuilds real images from its features.
         self.reconstructs = getattr(unwrap(self.D), "reconstructs", False)
 
     def _d_input(self, x: torch.Tensor, step: int) -> torch.Tensor:
-        x = self.augment(x, self.gen)
+        x = augment_ada(x, self.ada.p, self.gen) if self.ada is not None else self.augment(x, self.gen)
         if self.cfg.instance_noise > 0:  # Sønderby et al. 2016, annealed linearly to 0
             sigma = self.cfg.instance_noise * (1 - self.schedule_progress(step))
             x = x + sigma * torch.randn(x.shape, device=x.device, generator=self.gen, dtype=x.dtype)
@@ -259,6 +262,9 @@ class AdversarialStep(Step):
         self._update(loss_d, self.optimizers["d"])
         if cfg.clip:
             clip_weights(self.D, cfg.clip)
+        if self.ada is not None:
+            self.ada.observe(d_real)
+            out.update(ada_p=torch.tensor(self.ada.p), ada_r=torch.tensor(self.ada.r))
         out.update(loss_d=loss_d.detach(), d_real=d_real.detach().float().mean(),
                    d_fake=d_fake.detach().float().mean())
         if update_g:
@@ -270,6 +276,17 @@ class AdversarialStep(Step):
                 self.ema.update(unwrap(self.G))
             out["loss_g"] = loss_g.detach()
         return out
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        if self.ada is not None:
+            state["ada"] = self.ada.state_dict()  # a resume continues with the same p
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        if self.ada is not None and "ada" in state:
+            self.ada.load_state_dict(state["ada"])
 
     def image_network(self) -> nn.Module:
         """The network used for previews and sampling (the EMA copy when there is one)."""
