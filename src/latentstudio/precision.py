@@ -1,0 +1,114 @@
+"""Which floating-point precision a piece of work runs in: the one place that resolves `auto`.
+
+On a GPU `auto` is bf16 autocast where the GPU supports it, fp16 otherwise. On a CPU it is bf16
+autocast only where the CPU computes bf16 natively (AVX-512 BF16 or AMX, read from its flags)
+and where measurement showed bf16 faster for that kind of work (CPU_BF16_FASTER); fp32
+everywhere else. LATENTSTUDIO_CPU_BF16=0 (or 1) overrides the CPU check, e.g. to compare the
+two or to test both paths on one machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+Precision = Literal["auto", "bf16", "fp16", "fp32"]
+Workload = Literal["train", "dream", "render", "sample", "features"]
+
+CPU_BF16_ENV = "LATENTSTUDIO_CPU_BF16"
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+# Measured on a 2-core AMD EPYC with avx512_bf16 (torch 2.13, oneDNN), fp32 and bf16 timed in
+# the same process in alternating pairs; ratios are fp32 time / bf16 time (medians):
+# - train: DCGAN-64 step 1.5-1.7x, DCGAN-32 width 32 (the demo) 1.2-1.4x, conv VAE 1.2-1.35x,
+#   dense GAN 2.1-2.3x, dense VAE 1.25-1.65x: faster for conv and dense nets alike.
+# - dream, render, sample, features: see benchmarks/results/precision_cpu.md.
+CPU_BF16_FASTER: dict[str, bool] = {
+    "train": True,
+    "dream": True,
+    "render": False,
+    "sample": True,
+    "features": True,
+}
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none, e.g. macOS)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively; LATENTSTUDIO_CPU_BF16=0/1 overrides.
+
+    Only the flags decide: torch's get_cpu_capability() says AVX512 also on CPUs without BF16,
+    where oneDNN emulates bf16 and it runs slower than fp32.
+    """
+    env = os.environ.get(CPU_BF16_ENV, "").strip().lower()
+    if env:
+        return env not in ("0", "false", "no", "off")
+    return bool(cpu_flags() & NATIVE_BF16_FLAGS)
+
+
+def resolve_precision(precision: str, device: torch.device | str, workload: Workload = "train") -> str:
+    """The concrete precision ("bf16", "fp16" or "fp32") of `precision` for work on `device`."""
+    if precision != "auto":
+        return precision
+    device_type = torch.device(device).type
+    if device_type == "cuda":
+        # Without a GPU here (e.g. estimating one), assume a recent one.
+        return "bf16" if not torch.cuda.is_available() or torch.cuda.is_bf16_supported() else "fp16"
+    if device_type == "cpu" and CPU_BF16_FASTER[workload] and cpu_has_native_bf16():
+        return "bf16"
+    return "fp32"
+
+
+def describe_precision(precision: str, device: torch.device | str,
+                       workload: Workload = "train") -> str:
+    """One line saying what `precision` resolves to on `device`, and why."""
+    chosen = resolve_precision(precision, device, workload)
+    what = "fp32" if chosen == "fp32" else f"{chosen} autocast (fp32 weights)"
+    if precision != "auto":
+        return f"{what} (--precision {precision})"
+    device_type = torch.device(device).type
+    if device_type != "cpu":
+        return f"{what} (--precision auto on {device_type})"
+    if os.environ.get(CPU_BF16_ENV, "").strip():
+        why = f"{CPU_BF16_ENV}={os.environ[CPU_BF16_ENV].strip()}"
+    elif cpu_has_native_bf16():
+        why = "the CPU has " + "/".join(sorted(cpu_flags() & NATIVE_BF16_FLAGS))
+    else:
+        why = "the CPU has no native bf16"
+    if cpu_has_native_bf16() and not CPU_BF16_FASTER[workload]:
+        why += f", but bf16 is not faster for {workload}"
+    return f"{what} (--precision auto on CPU: {why})"
+
+
+def autocast_dtype(precision: str, device: torch.device | str,
+                   workload: Workload = "train") -> torch.dtype | None:
+    """The autocast dtype for a precision setting on a device (None: plain fp32)."""
+    return DTYPES[resolve_precision(precision, device, workload)]
+
+
+def cpu_autocast(device: torch.device | str, workload: Workload,
+                 precision: str = "auto") -> contextlib.AbstractContextManager:
+    """bf16 autocast for `workload` on a CPU where `precision` resolves to bf16; nothing
+    elsewhere (GPU paths choose their own precision)."""
+    device = torch.device(device)
+    if device.type != "cpu" or resolve_precision(precision, device, workload) != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype=torch.bfloat16)
