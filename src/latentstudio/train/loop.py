@@ -32,6 +32,7 @@ from latentstudio import __version__, atomic
 from latentstudio.data import ImageSet, load_dataset
 from latentstudio.errors import UserError
 from latentstudio.models import Family, ModelConfig, get_family
+from latentstudio.precision import describe_precision
 from latentstudio.train import distributed
 from latentstudio.train.callbacks import Callback, RunWriter
 from latentstudio.train.checkpoint import load_checkpoint, load_models, restore_rng, save_checkpoint
@@ -388,6 +389,8 @@ class Trainer:
 
     def _fit(self) -> Path:
         cfg = self.config
+        if self.progress:
+            print(f"precision: {describe_precision(cfg.precision, self.device)}", file=sys.stderr)
         for cb in self.callbacks:
             cb.on_train_start(self)
         if self.step == 0:
@@ -462,6 +465,7 @@ def _write_config(trainer: Trainer) -> None:
         "model": trainer.config.model,
         "kind": trainer.family.kind,
         "config": trainer.config.to_dict(),
+        "resolved_precision": trainer.step_fn.precision,  # what --precision auto chose here
         "model_config": dataclasses.asdict(trainer.model_config),
         "data": {"spec": trainer.config.data, "fingerprint": data.fingerprint(), "count": len(data),
                  "resolution": data.resolution, "channels": data.channels,
