@@ -24,7 +24,6 @@ from latentstudio.explore.latents import (
     split_keys,
     truncate,
 )
-from latentstudio.precision import cpu_autocast
 from latentstudio.train.run import Run, load_run
 
 
@@ -71,9 +70,7 @@ def walk_images(run: Run, keyframes: list[Keyframe], steps: int, mode: Mode = "s
     labels = walk_labels([k.label for k in keyframes], steps, loop)
     render = getattr(run.generator, "render", None)
     if render is None or size is None:
-        with cpu_autocast(run.device, "sample"):
-            return run.generate(z, labels, batch_size)
-    # CPPN frames stay fp32: bf16 would round the pixel coordinates (see latentstudio.precision).
+        return run.generate(z, labels, batch_size)
     out = []
     with torch.no_grad():
         for i in range(0, len(z), batch_size):

@@ -10,7 +10,6 @@ from latentstudio.errors import UserError
 from latentstudio.explore.latents import truncate
 from latentstudio.explore.vectors import generate, load_vector, parse_add
 from latentstudio.images import make_grid, save_png, to_pil
-from latentstudio.precision import cpu_autocast
 from latentstudio.train.run import load_run
 
 
@@ -28,8 +27,7 @@ def sample_to(run: str | os.PathLike, out: str | os.PathLike, n: int = 64, seed:
     loaded = load_run(run, device=device, checkpoint=checkpoint)
     vectors = [(load_vector(path, loaded), strength) for path, strength in map(parse_add, add)]
     z = truncate(loaded.latents(n, seed), truncation)
-    with cpu_autocast(loaded.device, "sample"):
-        images = generate(loaded, z, loaded.labels_for(n, class_, seed), vectors)
+    images = generate(loaded, z, loaded.labels_for(n, class_, seed), vectors)
     out = Path(out)
     as_folder = str(out).endswith(("/", os.sep)) or out.is_dir() or not out.suffix
     try:
