@@ -80,7 +80,7 @@ def test_auto_on_cuda_is_unchanged(native_bf16) -> None:
     assert resolve_precision("auto", "cuda") == expected
     assert precision.autocast_dtype("auto", torch.device("cuda")) == \
         {"bf16": torch.bfloat16, "fp16": torch.float16}[expected]
-    assert isinstance(precision.cpu_autocast("cuda", "sample"), contextlib.nullcontext)
+    assert isinstance(precision.cpu_autocast("cuda", "dream"), contextlib.nullcontext)
 
 
 def _losses(run: Path) -> list[dict]:
@@ -120,7 +120,7 @@ def test_without_native_bf16_features_are_fp32_and_share_the_cache(no_bf16) -> N
 
     data = make_shapes(64, 32, 3, seed=0)
     fp32 = build_extractor("domain", data, "cpu", progress=False, precision="fp32")
-    auto = build_extractor("domain", data, "cpu", progress=False)
+    auto = build_extractor("domain", data, "cpu", progress=False, precision="auto")
     assert auto.precision == "fp32" and auto.cache_id == fp32.cache_id
     x = data.images[:8]
     assert torch.equal(auto(x), fp32(x))
@@ -132,7 +132,7 @@ def test_bf16_features_get_their_own_cache_and_stay_close(native_bf16) -> None:
 
     data = make_shapes(64, 32, 3, seed=0)
     fp32 = build_extractor("domain", data, "cpu", progress=False, precision="fp32")
-    bf16 = build_extractor("domain", data, "cpu", progress=False)
+    bf16 = build_extractor("domain", data, "cpu", progress=False, precision="auto")
     assert bf16.precision == "bf16" and bf16.cache_id == fp32.cache_id + "-bf16"
     x = data.images[:8]
     a, b = fp32(x), bf16(x)

@@ -22,20 +22,24 @@ from typing import Literal
 import torch
 
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
-Workload = Literal["train", "dream", "sample", "features"]
+Workload = Literal["train", "dream", "features"]
 
 CPU_BF16_ENV = "LATENTSTUDIO_CPU_BF16"
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
-# Measured on a 2-core AMD EPYC with avx512_bf16 (torch 2.13, oneDNN), fp32 and bf16 timed in
-# the same process in alternating pairs; ratios are fp32 time / bf16 time (medians):
-# - train: DCGAN-64 step 1.5-1.7x, DCGAN-32 width 32 (the demo) 1.2-1.4x, conv VAE 1.2-1.35x,
-#   dense GAN 2.1-2.3x, dense VAE 1.25-1.65x: faster for conv and dense nets alike.
-# - dream, render, sample, features: see benchmarks/results/precision_cpu.md.
+# Measured on a 2-core AMD EPYC with avx512_bf16 (torch 2.13, oneDNN, channels-last), fp32 and
+# bf16 timed in the same process in alternating pairs, fp32 time / bf16 time per pair:
+# - train, 2 threads, load ~1.5: DCGAN-64 batch 64 1.50-1.73x; DCGAN-32 width 32 (the demo)
+#   1.18-1.38x; conv VAE 1.21-1.35x; dense GAN 2.09-2.34x; dense VAE 1.25-1.65x. 1 thread, load
+#   ~8.5: DCGAN-64 batch 32 1.40-1.63x, conv VAE 1.19-1.45x. Conv and dense nets alike.
+#   (With 2 threads on a CPU oversubscribed by other jobs, load 6-7, bf16 lost: DCGAN-64 0.61x,
+#   conv VAE 0.38x in benchmarks/results/train_speed_cpu-amd-epyc-bf16.md.)
+# - dream: GoogLeNet inception4c gradient of a 512² tile 1.38-2.27x (load 3.7-5).
+# - features: lite0 forward, 32 images at 224², 1.17-2.53x (load 5); build_extractor still
+#   defaults to fp32 so that scores stay comparable (see metrics.extractors).
 CPU_BF16_FASTER: dict[str, bool] = {
     "train": True,
     "dream": True,
-    "sample": True,
     "features": True,
 }
 

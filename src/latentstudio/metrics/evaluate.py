@@ -25,7 +25,6 @@ from latentstudio.metrics.kid import kernel_distance
 from latentstudio.metrics.memorisation import memorisation_score, pixel_vectors
 from latentstudio.metrics.precision_recall import density_coverage, precision_recall
 from latentstudio.metrics.stats import RealFeatures, real_features
-from latentstudio.precision import cpu_autocast
 
 DISPLAY_NAMES = {
     "fid": "FID", "kid": "KID", "kid_std": "KID std", "precision": "precision",
@@ -205,8 +204,7 @@ def evaluate_run(run_dir: str | Path, config: EvalConfig, checkpoint: str = "las
     dataset = run.dataset(progress=config.progress)
     device = str(run.device)
     extractor = build_extractor(config.extractor, dataset, device, config.weights, config.progress)
-    with cpu_autocast(run.device, "sample"):
-        fake = run.sample(config.n, seed=config.seed)
+    fake = run.sample(config.n, seed=config.seed)
     result = evaluate_images(dataset, fake, config, extractor)
     result.info = {**result.info, "step": _last_step(Path(run.path)), "checkpoint": checkpoint,
                    "data": dataset.spec, "resolution": dataset.resolution,

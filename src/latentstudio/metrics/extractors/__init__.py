@@ -7,8 +7,9 @@
 - `domain`: a small CNN trained on the real data itself, cached by the dataset's fingerprint.
 
 `build_extractor(name, ...)` makes one; `extract_features(extractor, images)` runs it in batches.
-On a CPU with native bf16 the network runs under bf16 autocast (`precision`, see
-latentstudio.precision); its features then get their own cache id, never mixed with fp32 ones.
+Features are fp32 by default, so scores stay comparable across machines; `precision="auto"` (or
+"bf16") runs the network under bf16 autocast on a CPU with native bf16, and its features then
+get their own cache id, never mixed with fp32 ones.
 """
 
 from __future__ import annotations
@@ -122,10 +123,10 @@ EXTRACTORS: dict[str, Builder] = {
 
 def build_extractor(name: str = "lite0", dataset: ImageSet | None = None, device: str = "cpu",
                     weights: str | None = None, progress: bool = True,
-                    precision: str = "auto") -> Extractor:
+                    precision: str = "fp32") -> Extractor:
     """The extractor registered as `name`; `dataset` is the real data (needed by `domain`),
     `weights` an optional weights file (`inception`, `lite0`); `precision` "auto" is bf16 on
-    CPUs with native bf16, fp32 elsewhere (GPUs included), or "fp32"/"bf16" on a CPU."""
+    CPUs with native bf16 and fp32 elsewhere (GPUs included); "bf16" applies on a CPU only."""
     if name not in EXTRACTORS:
         raise UserError(f"unknown extractor {name!r}: use one of {', '.join(EXTRACTORS)}")
     if device == "auto":
