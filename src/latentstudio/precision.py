@@ -33,7 +33,8 @@ NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 #   1.18-1.38x; conv VAE 1.21-1.35x; dense GAN 2.09-2.34x; dense VAE 1.25-1.65x. 1 thread, load
 #   ~8.5: DCGAN-64 batch 32 1.40-1.63x, conv VAE 1.19-1.45x. Conv and dense nets alike.
 #   (With 2 threads on a CPU oversubscribed by other jobs, load 6-7, bf16 lost: DCGAN-64 0.61x,
-#   conv VAE 0.38x in benchmarks/results/train_speed_cpu-amd-epyc-bf16.md.)
+#   conv VAE 0.38x in benchmarks/results/train_speed_cpu-amd-epyc-bf16.md; the same benchmark
+#   with 1 thread at load 6.7: DCGAN-64 2.15x, conv VAE 1.98x.)
 # - dream: GoogLeNet inception4c gradient of a 512² tile 1.38-2.27x (load 3.7-5).
 # - features: lite0 forward, 32 images at 224², 1.17-2.53x (load 5); build_extractor still
 #   defaults to fp32 so that scores stay comparable (see metrics.extractors).
