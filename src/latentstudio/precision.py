@@ -35,7 +35,8 @@ NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 #   (With 2 threads on a CPU oversubscribed by other jobs, load 6-7, bf16 lost: DCGAN-64 0.61x,
 #   conv VAE 0.38x in benchmarks/results/train_speed_cpu-amd-epyc-bf16.md; the same benchmark
 #   with 1 thread at load 6.7: DCGAN-64 2.15x, conv VAE 1.98x.)
-# - dream: GoogLeNet inception4c gradient of a 512² tile 1.38-2.27x (load 3.7-5).
+# - dream: GoogLeNet inception4c gradient of a 512² tile 1.38-2.27x (load 3.7-5); the whole
+#   1024² dream of benchmarks/dream_speed.py, 1 thread, 1.98-1.99x.
 # - features: lite0 forward, 32 images at 224², 1.17-2.53x (load 5); build_extractor still
 #   defaults to fp32 so that scores stay comparable (see metrics.extractors).
 CPU_BF16_FASTER: dict[str, bool] = {
