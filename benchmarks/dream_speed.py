@@ -5,7 +5,8 @@ Both dream on the same image with the same settings (random-init GoogLeNet, ince
 writes: eager fp32, whole image, the full network run to its logits with a hook on the layer,
 `loss.backward()` with the weights left trainable. Ours stops the network at the layer, freezes
 the weights, updates buffers in place, cuts the image into tiles (--tile 512) and on CUDA uses
-bf16 autocast and channels_last.
+bf16 autocast and channels_last; on a CPU with native bf16 ours runs in bf16 too (`auto`), and
+is then also timed in fp32 (LATENTSTUDIO_CPU_BF16=0) in the same run: the "ours fp32" column.
 
     python benchmarks/dream_speed.py              # 1024 and 4096 on a GPU, 1024 on a CPU
     python benchmarks/dream_speed.py --quick      # tiny sizes in-process, seconds (run by a test)
@@ -102,6 +103,18 @@ def _rss_bytes() -> int:
 
 def measure(impl: str, size: int, settings: dict, device: str) -> dict:
     """Time one dream (after a small warm-up) and its peak memory, in this process."""
+    if impl == "ours_fp32":  # ours with the CPU's bf16 switched off
+        from latentstudio.precision import CPU_BF16_ENV
+
+        old = os.environ.get(CPU_BF16_ENV)
+        os.environ[CPU_BF16_ENV] = "0"
+        try:
+            return {**measure("ours", size, settings, device), "impl": impl}
+        finally:
+            if old is None:
+                del os.environ[CPU_BF16_ENV]
+            else:
+                os.environ[CPU_BF16_ENV] = old
     dev = torch.device(device)
     model = build_model(dev)
     image = test_image(size).to(dev)
@@ -154,7 +167,8 @@ def markdown(report: dict) -> str:
         f"(mean), {s['octaves']} octaves x {s['iterations']} iterations, octave scale "
         f"{s['scale']}, step {s['step']}; ours with --tile {s['tile']}"
         f"{', tiles batched 8 at a time' if report['cuda'] else ''}"
-        f"{', bf16 autocast + channels_last' if report['cuda'] else ', fp32'}. Straightforward: "
+        f"{', bf16 autocast + channels_last' if report.get('ours_precision', 'fp32') == 'bf16' else ', fp32'}. "
+        "Straightforward: "
         "eager fp32, whole image, full forward, weights trainable. Seconds: fastest of "
         f"{report['rows'][0]['repeats'] if report['rows'] else 1} interleaved run(s) after a small "
         "warm-up, " + ("in-process (--quick: memory figures meaningless)." if report["quick"]
@@ -167,14 +181,21 @@ def markdown(report: dict) -> str:
     for row in report["rows"]:
         def fmt(v, spec):
             return "n/a" if v is None else format(v, spec)
-        lines.append(f"| {row['size']}² | {fmt(row['straightforward_s'], '.2f')} | "
+        lines.append(f"| {row['size']}² | {fmt(row.get('straightforward_s'), '.2f')} | "
                      f"{fmt(row['ours_s'], '.2f')} | {fmt(row['speedup'], '.2f')}x | "
-                     f"{fmt(row['straightforward_peak_mb'], '.0f')} | "
+                     f"{fmt(row.get('straightforward_peak_mb'), '.0f')} | "
                      f"{fmt(row['ours_peak_mb'], '.0f')} |"
                      + ("" if report["cuda"] else f" {fmt(row.get('straightforward_cpu_s'), '.1f')} | "
                         f"{fmt(row.get('ours_cpu_s'), '.1f')} |"))
+    if any("bf16_vs_fp32" in row for row in report["rows"]):
+        lines += ["", "Ours in fp32 (this CPU's bf16 switched off) and in bf16, same run:", "",
+                  "| size | ours fp32 s | ours bf16 s | bf16 speed-up |", "|---:|---:|---:|---:|"]
+        for row in report["rows"]:
+            if "bf16_vs_fp32" in row:
+                lines.append(f"| {row['size']}² | {row['ours_fp32_s']:.2f} | {row['ours_s']:.2f} | "
+                             f"{row['bf16_vs_fp32']:.2f}x |")
     for row in report["rows"]:
-        for key in ("straightforward_error", "ours_error"):
+        for key in ("straightforward_error", "ours_fp32_error", "ours_error"):
             if row.get(key):
                 lines.append(f"\n{row['size']}² {key.split('_')[0]} failed: {row[key]}")
     if not report["cuda"]:
@@ -192,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--tile", type=int, default=512)
     p.add_argument("--layer", default="inception4c")
+    p.add_argument("--iterations", type=int, default=10, help="per octave (default 10)")
+    p.add_argument("--no-straightforward", dest="straightforward", action="store_false",
+                   help="time ours only (fp32 and bf16), not the straightforward baseline")
     p.add_argument("--repeat", type=int, default=1,
                    help="measure each pair N times, interleaved; report the fastest (default 1)")
     p.add_argument("--save", action="store_true", help="on a CPU, also write the (CPU) results")
@@ -210,14 +234,20 @@ def main(argv: list[str] | None = None) -> int:
                     "step": 0.02, "tile": min(args.tile, 96)}
     else:
         sizes = args.sizes or ([1024, 4096] if cuda else [1024])
-        settings = {"layer": args.layer, "octaves": 4, "scale": 1.4, "iterations": 10,
+        settings = {"layer": args.layer, "octaves": 4, "scale": 1.4, "iterations": args.iterations,
                     "step": 0.02, "tile": args.tile}
     load = " ".join(f"{v:.1f}" for v in os.getloadavg())  # other work on the machine skews CPU runs
+    from latentstudio.precision import resolve_precision
+
+    impls = ["straightforward"] if args.straightforward else []
+    impls += ["ours"]
+    if not cuda and resolve_precision("auto", "cpu", "dream") == "bf16":
+        impls.insert(len(impls) - 1, "ours_fp32")
     rows = []
     for size in sizes:
         row: dict = {"size": size, "repeats": args.repeat}
         for _ in range(args.repeat):
-            for impl in ("straightforward", "ours"):
+            for impl in impls:
                 result = measure(impl, size, settings, args.device) if args.quick \
                     else measure_in_child(impl, size, settings, args.device)
                 print(f"{size}² {impl}: {result}", file=sys.stderr)
@@ -230,11 +260,14 @@ def main(argv: list[str] | None = None) -> int:
                 if best is None or result["seconds"] < best:
                     row[f"{impl}_s"], row[f"{impl}_cpu_s"] = result["seconds"], result["cpu_seconds"]
                 row[f"{impl}_peak_mb"] = max(row.get(f"{impl}_peak_mb") or 0, result["peak_mb"])
-        a, b = row["straightforward_s"], row["ours_s"]
+        a, b = row.get("straightforward_s"), row["ours_s"]
         row["speedup"] = a / b if a and b else None
+        if row.get("ours_fp32_s") and b:
+            row["bf16_vs_fp32"] = row["ours_fp32_s"] / b
         rows.append(row)
 
     report = {"device": device_label(args.device), "cuda": cuda, "quick": args.quick,
+              "ours_precision": "bf16" if "ours_fp32" in impls else ("bf16" if cuda else "fp32"),
               "load": load,
               "torch": torch.__version__, "settings": settings, "rows": rows,
               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}

@@ -2,8 +2,9 @@
 
 Each extractor runs its full pipeline (uint8 on the host -> device -> resize -> network ->
 features on the host) in the layout the library uses (channels_last), against a baseline in the
-same run: plain NCHW. On CUDA it also tries bf16 autocast and reports how far its features
-drift from fp32 (max abs difference and the Fréchet distance between the two feature sets).
+same run: plain NCHW. On CUDA, and on a CPU with native bf16 (where `auto` extracts in bf16),
+it also times bf16 autocast and reports how far its features drift from fp32 (max abs
+difference and the Fréchet distance between the two feature sets).
 Weights do not change speed, so `inception` runs with random weights when none are at hand.
 
     python benchmarks/feature_speed.py                # 10k images; results JSON when on a GPU
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
 import re
 import sys
@@ -29,6 +31,7 @@ import torch
 from latentstudio.data.shapes import make_shapes
 from latentstudio.metrics.extractors import Extractor, extract_features
 from latentstudio.metrics.fid import frechet_distance
+from latentstudio.precision import cpu_flags, resolve_precision
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -66,7 +69,8 @@ def _sync(device: str) -> None:
 def time_variant(extractor: Extractor, images: torch.Tensor, batch_size: int,
                  bf16: bool) -> tuple[float, np.ndarray]:
     """Seconds for all images (after one warm-up batch) and the features."""
-    ctx = (torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext())
+    device_type = torch.device(extractor.device).type
+    ctx = torch.autocast(device_type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     with ctx:
         extract_features(extractor, images[:batch_size], batch_size, progress=False)
         _sync(extractor.device)
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace) -> dict:
     rows = []
     for name in args.extractors.split(","):
         variants = [("nchw fp32", False, False), ("channels_last fp32", True, False)]
-        if device.startswith("cuda"):
+        if device.startswith("cuda") or resolve_precision("auto", "cpu", "features") == "bf16":
             variants.append(("channels_last bf16", True, True))
         baseline = None
         for label, channels_last, bf16 in variants:
@@ -100,11 +104,17 @@ def run(args: argparse.Namespace) -> dict:
                 row["max_abs_diff_vs_baseline"] = float(np.abs(feats - baseline).max())
                 if len(feats) > 2 * feats.shape[1]:  # FD needs more samples than dimensions
                     row["fd_vs_baseline"] = frechet_distance(baseline, feats)
+            if bf16:
+                fp32 = next(r for r in rows if r["extractor"] == name and r["variant"] == "channels_last fp32")
+                row["speedup_vs_fp32"] = round(fp32["seconds"] / seconds, 3)
             rows.append(row)
             print(f"  {name:<10} {label:<20} {row['images_per_s']:>9.1f} images/s", file=sys.stderr)
-    gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") else platform.processor()
+    gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") else \
+        (platform.processor() or platform.machine())
     return {"device": device, "device_name": gpu, "torch": torch.__version__, "n": args.n,
             "resolution": args.resolution, "batch_size": args.batch_size,
+            "cpu_flags": sorted(cpu_flags() & {"avx512_bf16", "amx_bf16", "avx512f"}),
+            "load_average": [round(v, 2) for v in os.getloadavg()],
             "inception_weights": "pytorch-fid" if args.inception_weights else "random (speed only)",
             "time": time.strftime("%Y-%m-%d %H:%M:%S"), "results": rows}
 

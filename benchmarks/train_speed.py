@@ -10,6 +10,10 @@
 (b) latentstudio: `dcgan` at 64 px, width 64, latent 100 (the same layers, checked by parameter
     count) on the same PNG files, trained by its own loop (Trainer.fit) with its defaults for
     the device (bf16 autocast, channels_last, fused Adam and the dataset on the GPU).
+    On a CPU whose `auto` is bf16 (native AVX-512 BF16 / AMX) it runs in fp32 and in bf16, so
+    the table has both beside the baseline, all in the same run.
+(c) The conv VAE (`vae-conv`, 64 px, width 64) in fp32 and in bf16 on a CPU with native bf16
+    (it has no outside baseline here): the bf16 speed-up alone.
 
 Both report images/s over the same number of steps after a warm-up; MFU is FLOPs per image of
 each training step (torch.utils.flop_counter.FlopCounterMode) x images/s / the device's matrix
@@ -47,6 +51,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from latentstudio.data.shapes import make_shapes
 from latentstudio.images import to_pil
 from latentstudio.models import get_family
+from latentstudio.precision import cpu_flags, resolve_precision
 from latentstudio.train.callbacks import Callback
 from latentstudio.train.config import TrainConfig, model_config_for, resolve_config
 from latentstudio.train.loop import Trainer
@@ -193,8 +198,8 @@ class _Clock(Callback):
 
 
 def ours_config(root: Path, batch: int, width: int, steps: int, log_every: int, device: str,
-                precision: str, compile_: bool, out: Path) -> TrainConfig:
-    return TrainConfig(model="dcgan", data=f"folder:{root}", resolution=RESOLUTION, width=width,
+                precision: str, compile_: bool, out: Path, model: str = "dcgan") -> TrainConfig:
+    return TrainConfig(model=model, data=f"folder:{root}", resolution=RESOLUTION, width=width,
                        latent_dim=NZ, batch_size=batch, steps=steps, log_every=log_every,
                        preview_every=10**6, checkpoint_every=10**6, preview_count=4, seed=0,
                        device=device, precision=precision, compile=compile_, out=str(out))
@@ -263,6 +268,31 @@ def write_images(root: Path, count: int) -> None:
         to_pil(img.float().div(127.5).sub(1)).save(folder / f"{i:06d}.png")
 
 
+def precisions_timed(precision: str, device: torch.device) -> list[str]:
+    """latentstudio's precisions to time: `precision` as it resolves, with fp32 beside it on a CPU
+    where that is bf16 (the last one is the resolved choice)."""
+    chosen = resolve_precision(precision, device, "train")
+    return ["fp32", chosen] if device.type == "cpu" and chosen != "fp32" else [chosen]
+
+
+def time_vae(root: Path, batch: int, width: int, args: argparse.Namespace, device: torch.device,
+             tmp: Path) -> dict[str, Any] | None:
+    """vae-conv images/s in fp32 and bf16, alternating (None where bf16 is not the CPU's auto)."""
+    if precisions_timed(args.precision, device) != ["fp32", "bf16"]:
+        return None
+    runs: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for r in range(args.repeats):
+        for p in runs:
+            cfg = ours_config(root, batch, width, args.warmup + args.steps, args.log_every,
+                              str(device), p, False, tmp / f"vae{batch}-{p}-{r}", model="vae-conv")
+            runs[p].append(run_ours(cfg, args.warmup, args.steps)[0])
+    ratio = statistics.median(b / f for f, b in zip(runs["fp32"], runs["bf16"], strict=True))
+    print(f"vae-conv batch {batch}: bf16 / fp32 {ratio:.2f}", file=sys.stderr)
+    return {"batch": batch, "fp32_images_per_s": statistics.median(runs["fp32"]),
+            "bf16_images_per_s": statistics.median(runs["bf16"]), "bf16_vs_fp32": ratio,
+            "fp32_runs": runs["fp32"], "bf16_runs": runs["bf16"]}
+
+
 def machine(device: torch.device) -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -277,6 +307,8 @@ def machine(device: torch.device) -> dict[str, Any]:
     info = {"device": device.type, "cpu": cpu, "cpus_available": available_cpus(),
             "load_average": [round(v, 2) for v in os.getloadavg()],
             "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "cpu_bf16_flags": sorted(cpu_flags() & {"avx512_bf16", "amx_bf16", "amx_tile",
+                                                    "avx512f", "avx512_vnni"}),
             "python": platform.python_version(), "platform": platform.platform()}
     if device.type == "cuda":
         info["device_name"] = torch.cuda.get_device_name(device)
@@ -310,33 +342,51 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"architectures differ: {params} parameters against {base_params}")
     result["parameters"] = params
     result["flops_per_image"] = {"baseline": f_base, "latentstudio": f_ours}
-    rows = []
+    rows, vae_rows = [], []
+    precisions = precisions_timed(args.precision, device)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "data"
         write_images(root, args.images)
         for batch in args.batch_sizes:
-            # Repeats alternate the two, so a change in machine load hits both alike.
-            bases, ourses = [], []
+            # Repeats alternate baseline and ours (fp32, then bf16 where timed), so a change in
+            # machine load hits all alike.
+            bases: list[float] = []
+            ourses: dict[str, list[float]] = {p: [] for p in precisions}
             for r in range(args.repeats):
                 bases.append(run_baseline(root, batch, args.width, args.warmup, args.steps,
                                           args.workers, device))
-                cfg = ours_config(root, batch, args.width, args.warmup + args.steps, args.log_every,
-                                  str(device), args.precision, args.compile,
-                                  Path(tmp) / f"run{batch}-{r}")
-                speed, trainer = run_ours(cfg, args.warmup, args.steps)
-                ourses.append(speed)
-            base, ours = statistics.median(bases), statistics.median(ourses)
+                for p in precisions:
+                    cfg = ours_config(root, batch, args.width, args.warmup + args.steps,
+                                      args.log_every, str(device), p, args.compile,
+                                      Path(tmp) / f"run{batch}-{p}-{r}")
+                    speed, trainer = run_ours(cfg, args.warmup, args.steps)
+                    ourses[p].append(speed)
+            chosen = ourses[precisions[-1]]
+            base, ours = statistics.median(bases), statistics.median(chosen)
             # Each pair ran back to back under the same machine load: the ratio is theirs.
-            ratio = statistics.median(o / b for o, b in zip(ourses, bases, strict=True))
-            rows.append({
+            ratio = statistics.median(o / b for o, b in zip(chosen, bases, strict=True))
+            row = {
                 "batch": batch, "baseline_images_per_s": base, "latentstudio_images_per_s": ours,
-                "ratio": ratio, "precision": str(trainer.updater.dtype or "fp32").replace("torch.", ""),
+                "ratio": ratio, "precision": trainer.updater.precision,
                 "mfu_baseline": base * f_base / rate, "mfu_latentstudio": ours * f_ours / rate,
-                "baseline_runs": bases, "latentstudio_runs": ourses,
-            })
-            print(f"batch {batch}: baseline {base:.1f} img/s, latentstudio {ours:.1f} img/s, "
-                  f"ratio {ratio:.2f}, MFU {rows[-1]['mfu_latentstudio']:.1%}", file=sys.stderr)
+                "baseline_runs": bases, "latentstudio_runs": chosen,
+            }
+            if len(precisions) == 2:
+                fp32 = ourses["fp32"]
+                row.update(fp32_images_per_s=statistics.median(fp32), fp32_runs=fp32,
+                           fp32_ratio=statistics.median(o / b for o, b in zip(fp32, bases, strict=True)),
+                           bf16_vs_fp32=statistics.median(o / f for o, f in zip(chosen, fp32, strict=True)))
+            rows.append(row)
+            print(f"batch {batch}: baseline {base:.1f} img/s, latentstudio {ours:.1f} img/s "
+                  f"({row['precision']}), ratio {ratio:.2f}, MFU {row['mfu_latentstudio']:.1%}"
+                  + (f"; bf16 / fp32 {row['bf16_vs_fp32']:.2f}" if "bf16_vs_fp32" in row else ""),
+                  file=sys.stderr)
+            if args.vae:
+                vae = time_vae(root, batch, args.width, args, device, Path(tmp))
+                if vae is not None:
+                    vae_rows.append(vae)
     result["results"] = rows
+    result["vae"] = vae_rows
     result["machine"]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     return result
 
@@ -351,7 +401,8 @@ def markdown(result: dict[str, Any]) -> str:
         "in the same run.",
         "",
         f"- device: {m['device_name']}; CPU: {m['cpu']} ({m['cpus_available']} available, "
-        f"{m['torch_threads']} torch threads); torch {m['torch']}, Python {m['python']}; "
+        f"{m['torch_threads']} torch threads; flags: {' '.join(m.get('cpu_bf16_flags', [])) or '-'}); "
+        f"torch {m['torch']}, Python {m['python']}; "
         f"load average {m['load_average'][0]:.1f} before, {m['load_average_after'][0]:.1f} after",
         f"- DCGAN at {RESOLUTION} px, width {s['width']}, latent {NZ}: {result['parameters']:,} "
         f"parameters in both; {s['images']} shapes PNGs; {s['warmup']} warm-up + {s['steps']} "
@@ -372,12 +423,35 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {r['batch']} | {r['baseline_images_per_s']:.1f} | "
                      f"{r['latentstudio_images_per_s']:.1f} | {r['ratio']:.2f} | {r['precision']} | "
                      f"{r['mfu_baseline']:.1%} | {r['mfu_latentstudio']:.1%} |")
+    both = [r for r in result["results"] if "bf16_vs_fp32" in r]
+    if both:
+        lines += ["", "On this CPU `auto` is bf16 (native bf16); latentstudio in fp32 was timed in "
+                  "the same run, alternating with the baseline and bf16 (MFU above: against the "
+                  "fp32 matrix multiply rate, so bf16 can exceed what fp32 allows):", "",
+                  "| batch | baseline img/s | latentstudio fp32 img/s | fp32 / baseline | "
+                  "latentstudio bf16 img/s | bf16 / baseline | bf16 / fp32 |",
+                  "|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in both:
+            lines.append(f"| {r['batch']} | {r['baseline_images_per_s']:.1f} | "
+                         f"{r['fp32_images_per_s']:.1f} | {r['fp32_ratio']:.2f} | "
+                         f"{r['latentstudio_images_per_s']:.1f} | {r['ratio']:.2f} | "
+                         f"{r['bf16_vs_fp32']:.2f} |")
+    if result.get("vae"):
+        lines += ["", f"Conv VAE (vae-conv, {RESOLUTION} px, width {s['width']}), same PNGs, "
+                  "fp32 and bf16 alternating:", "",
+                  "| batch | fp32 img/s | bf16 img/s | bf16 / fp32 |", "|---:|---:|---:|---:|"]
+        for r in result["vae"]:
+            lines.append(f"| {r['batch']} | {r['fp32_images_per_s']:.1f} | "
+                         f"{r['bf16_images_per_s']:.1f} | {r['bf16_vs_fp32']:.2f} |")
     if s["repeats"] > 1:
         lines.append("")
         for r in result["results"]:
             runs = ", ".join(f"{b:.1f} / {o:.1f}" for b, o in
                              zip(r["baseline_runs"], r["latentstudio_runs"], strict=True))
             lines.append(f"Batch {r['batch']}, each pair (baseline / latentstudio img/s): {runs}.")
+            if "fp32_runs" in r:
+                lines.append(f"Batch {r['batch']}, latentstudio fp32 runs: "
+                             f"{', '.join(f'{v:.1f}' for v in r['fp32_runs'])}.")
     if m["device"] == "cuda":
         lines += ["", "Goal on an H100: ratio >= 2.5 and MFU >= 35%."]
     else:
@@ -402,6 +476,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, help="baseline DataLoader workers [default: 2; --quick: 0]")
     p.add_argument("--precision", default="auto", help="latentstudio's --precision [default: auto]")
     p.add_argument("--compile", action="store_true", help="latentstudio with --compile")
+    p.add_argument("--no-vae", dest="vae", action="store_false",
+                   help="skip the conv VAE's fp32 / bf16 timing (CPUs with native bf16 only)")
     p.add_argument("--repeats", type=int, default=1,
                    help="alternate baseline and latentstudio this many times; report the medians")
     p.add_argument("--out", help="folder for the JSON and markdown [default: benchmarks/results]")

@@ -12,6 +12,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from latentstudio.errors import UserError
 from latentstudio.models import get_family
+from latentstudio.precision import resolve_precision
 from latentstudio.runs.checkpoint import load_checkpoint
 from latentstudio.train import loop
 from latentstudio.train.config import TrainConfig, model_config_for, resolve_config
@@ -175,6 +176,13 @@ def test_train_speed_benchmark_quick(tmp_path: Path) -> None:
     assert row["mfu_baseline"] == pytest.approx(row["baseline_images_per_s"] * f["baseline"] / rate)
     assert 0.8 * f["baseline"] < f["latentstudio"] < f["baseline"]
     assert "| 8 |" in (tmp_path / "train_speed_cpu.md").read_text()
+    if resolve_precision("auto", "cpu") == "bf16":  # a CPU with native bf16: fp32 timed beside it
+        assert row["precision"] == "bf16" and row["fp32_images_per_s"] > 0
+        assert row["bf16_vs_fp32"] == pytest.approx(row["latentstudio_images_per_s"] / row["fp32_images_per_s"])
+        assert saved["vae"][0]["bf16_images_per_s"] > 0 and saved["vae"][0]["fp32_images_per_s"] > 0
+        assert "bf16 / fp32" in (tmp_path / "train_speed_cpu.md").read_text()
+    else:
+        assert row["precision"] == "fp32" and "fp32_images_per_s" not in row and saved["vae"] == []
 
 
 def test_example_baseline_is_the_dcgan_architecture() -> None:

@@ -13,7 +13,6 @@ place and no seams show.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import torch.nn.functional as F
 
 from latentstudio.dream.networks import OBJECTIVES, LayerObjective
 from latentstudio.errors import UserError
+from latentstudio.precision import cpu_autocast
 
 # Octaves stop shrinking at this short side: smaller images give the network too little to see.
 MIN_OCTAVE_SIDE = 32
@@ -129,7 +129,7 @@ def gradient(image: torch.Tensor, objective: LayerObjective, out: torch.Tensor, 
     and the number of activation values it covers.
     """
     cuda = image.device.type == "cuda"
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else cpu_autocast(image.device, "dream")
     total = torch.zeros((), device=image.device)
     count = 0
     by_shape: dict[tuple[int, int], list[tuple[slice, slice]]] = {}

@@ -162,7 +162,8 @@ def evaluate_images(real: ImageSet, fake: torch.Tensor, config: EvalConfig,
         real_px = pixel_vectors(real.images[torch.from_numpy(reals.index)])
         values["memorisation_px"] = memorisation_score(real_px, pixel_vectors(fake),
                                                        config.memorisation_threshold).score
-    return EvalResult(extractor.name, values, len(reals.features), len(fakes), config.seed)
+    return EvalResult(extractor.name, values, len(reals.features), len(fakes), config.seed,
+                      {"precision": extractor.precision})
 
 
 def _last_step(run_dir: Path) -> int | None:
@@ -205,7 +206,7 @@ def evaluate_run(run_dir: str | Path, config: EvalConfig, checkpoint: str = "las
     extractor = build_extractor(config.extractor, dataset, device, config.weights, config.progress)
     fake = run.sample(config.n, seed=config.seed)
     result = evaluate_images(dataset, fake, config, extractor)
-    result.info = {"step": _last_step(Path(run.path)), "checkpoint": checkpoint,
+    result.info = {**result.info, "step": _last_step(Path(run.path)), "checkpoint": checkpoint,
                    "data": dataset.spec, "resolution": dataset.resolution,
                    "time": time.strftime("%Y-%m-%d %H:%M:%S"), "metrics": list(config.metrics)}
     write_eval_json(Path(run.path), result)

@@ -36,6 +36,7 @@ from latentstudio.devices import resolve_device
 from latentstudio.errors import UserError
 from latentstudio.images import from_uint8
 from latentstudio.models import get_family
+from latentstudio.precision import describe_precision
 from latentstudio.runs import (
     default_run_dir,
     load_checkpoint,
@@ -356,6 +357,8 @@ class Trainer:
 
     def _fit(self) -> Path:
         cfg = self.config
+        if self.progress:
+            print(f"precision: {describe_precision(cfg.precision, self.device)}", file=sys.stderr)
         if self.world.is_main:  # a process killed while writing left these
             for sub, names in TRAINER_FILES.items():
                 atomic.remove_stale_temps(self.run_dir / sub, names)
@@ -428,7 +431,8 @@ def _write_config(trainer: Trainer) -> None:
         config=trainer.config.to_dict(), model_config=dataclasses.asdict(trainer.model_config),
         data={"spec": trainer.config.data, "fingerprint": data.fingerprint(), "count": len(data),
               "resolution": data.resolution, "channels": data.channels,
-              "class_names": data.class_names})
+              "class_names": data.class_names},
+        resolved_precision=trainer.updater.precision)  # what --precision auto chose here
 
 
 def train(config: TrainConfig | None = None, *, resume: str | Path | None = None,

@@ -28,6 +28,7 @@ from torch.utils._pytree import tree_leaves
 
 from latentstudio.errors import UserError
 from latentstudio.models import ModelConfig, get_family
+from latentstudio.precision import resolve_precision
 from latentstudio.train.config import TrainConfig, model_config_for, resolve_config
 from latentstudio.train.ema import EMA
 
@@ -99,12 +100,9 @@ class MemoryEstimate:
 
 
 def simulation_precision(precision: str, device_type: str) -> str:
-    """'auto' as training would resolve it: bf16 on (recent) GPUs, fp32 on CPUs."""
-    if precision != "auto":
-        return precision
-    if device_type == "cuda":
-        return "bf16" if not torch.cuda.is_available() or torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"
+    """'auto' as training would resolve it on that kind of device (see latentstudio.precision);
+    a CPU is taken to be this one."""
+    return resolve_precision(precision, device_type, "train")
 
 
 def _bytes(tensors: Any) -> int:

@@ -21,22 +21,13 @@ from latentstudio.models import Kind
 from latentstudio.objectives.adversarial import discriminator_loss, generator_loss
 from latentstudio.objectives.kl import kl_normal
 from latentstudio.objectives.penalties import clip_weights, gradient_penalty, r1_penalty
+from latentstudio.precision import DTYPES, resolve_precision
+from latentstudio.precision import autocast_dtype as autocast_dtype  # importable from here too
 from latentstudio.train.ada import AdaController
 from latentstudio.train.ada import augment as augment_ada
 from latentstudio.train.augment import AUGMENTS
 from latentstudio.train.config import TrainConfig
 from latentstudio.train.ema import EMA
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for a precision setting on a device (None: plain fp32)."""
-    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
-        return None
-    if precision == "fp16":
-        return torch.float16
-    if precision == "auto" and not torch.cuda.is_bf16_supported():
-        return torch.float16
-    return torch.bfloat16
 
 
 def unwrap(net: nn.Module) -> nn.Module:
@@ -115,7 +106,8 @@ class Step:
         # The horizon of every schedule: the run's step count when it started, kept when a run
         # is extended (the trainer restores it from the checkpoint), so schedules never jump.
         self.schedule_steps = max(1, total_steps)
-        self.dtype = autocast_dtype(cfg.precision, device)
+        self.precision = resolve_precision(cfg.precision, device, "train")  # "bf16", "fp16", "fp32"
+        self.dtype = DTYPES[self.precision]
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
         self.gen = torch.Generator(device=device)
         self.gen.manual_seed(noise_seed(cfg.seed, 0))
