@@ -11,7 +11,7 @@ import importlib
 import sys
 
 from latentstudio import __version__
-from latentstudio.errors import UserError
+from latentstudio.errors import Interrupted, UserError
 
 # Modules under latentstudio.commands, in the order their commands appear in --help.
 COMMAND_MODULES = ["train", "data", "serve", "models", "metrics", "explore", "estimate", "dream"]
@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Interrupted:  # already said what was saved and how to continue
+        return 130
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

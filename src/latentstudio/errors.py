@@ -6,3 +6,7 @@ class UserError(Exception):
 
     The command line prints its message on one line and exits with status 2.
     """
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the work after what it had done was saved; the command line exits 130."""

@@ -1,4 +1,5 @@
-"""Ctrl-C during training saves a checkpoint, exits cleanly, and the run resumes from it."""
+"""Ctrl-C during training saves a checkpoint and exits with status 130; the run resumes from it
+and says from where, and how many logged steps are redone."""
 
 import os
 import signal
@@ -26,12 +27,34 @@ def test_ctrl_c_saves_and_resumes(tmp_path: Path) -> None:
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 130, err  # as command-line tools do after Ctrl-C
     assert "interrupted at step" in err and "--resume" in err
+    assert "Traceback" not in err and "\ninterrupted\n" not in err
     step = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["progress"]["step"]
     assert 3 <= step < 100000
     resumed = subprocess.run([sys.executable, "-m", "latentstudio", "train", "--resume", str(run),
                               "--steps", str(step + 2)], capture_output=True, text=True, env=env,
                              timeout=120)
     assert resumed.returncode == 0, resumed.stderr
+    assert f"from its last checkpoint: step {step} of" in resumed.stderr
     assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["progress"]["step"] == step + 2
+
+
+def test_resume_says_where_it_continues_and_what_is_redone(tiny_run, tmp_path: Path, capsys) -> None:
+    """A checkpoint every 2 epochs, a log every step: a run stopped between them redoes steps."""
+    import json
+    import shutil
+
+    from latentstudio.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run("dcgan", data="shapes:32", batch_size=8, steps=6, log_every=1,
+                             checkpoint_every=100), run)
+    step = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["progress"]["step"]
+    with open(run / "metrics.jsonl", "a") as f:  # as if killed after logging steps 7 and 8
+        for s in (7, 8):
+            f.write(json.dumps({"step": s, "epoch": 1, "loss_d": 1.0}) + "\n")
+    assert main(["train", "--resume", str(run), "--steps", "9"]) == 0
+    err = capsys.readouterr().err
+    assert f"from its last checkpoint: step {step} of 9, epoch 1 (batch 2 of 4)" in err
+    assert f"the {8 - step} step(s) after it (to step 8) are redone" in err

@@ -218,12 +218,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         if ignored:
             raise UserError(f"--resume keeps the run's settings; only --epochs, --steps, --device and "
                             f"logging flags may change (drop: {', '.join('--' + i.replace('_', '-') for i in ignored)})")
-        run_dir = train(resume=args.resume, overrides=given, callbacks=_eval_callbacks(args))
+        run_dir = train(resume=args.resume, overrides=given, callbacks=_eval_callbacks(args),
+                        raise_interrupt=True)
     else:
         cfg, _ = config_from_args(args)
         if args.dry_run:
             return _print_resolved(cfg)
-        run_dir = train(cfg, callbacks=_eval_callbacks(args))
+        run_dir = train(cfg, callbacks=_eval_callbacks(args), raise_interrupt=True)
     if world_from_env().is_main:
         _print_results(Path(run_dir))
     return 0
@@ -267,7 +268,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         settings["epochs"] = args.epochs
     print("latentstudio demo: training a DCGAN on the built-in shapes dataset "
           f"({settings['epochs']} epochs at 32 px; a few minutes on a laptop CPU)", file=sys.stderr)
-    run_dir = train(TrainConfig(**settings))
+    run_dir = train(TrainConfig(**settings), raise_interrupt=True)
     _print_results(Path(run_dir))
     return 0
 

@@ -33,7 +33,7 @@ from latentstudio import atomic
 from latentstudio.data import load_dataset
 from latentstudio.data.loader import DeviceLoader
 from latentstudio.devices import resolve_device
-from latentstudio.errors import UserError
+from latentstudio.errors import Interrupted, UserError
 from latentstudio.images import from_uint8
 from latentstudio.models import get_family
 from latentstudio.precision import describe_precision
@@ -43,6 +43,7 @@ from latentstudio.runs import (
     load_models,
     preview_latents,
     preview_layout,
+    read_metrics,
     read_run_config,
     restore_rng,
     save_checkpoint,
@@ -129,6 +130,7 @@ class Trainer:
         self.callbacks = [RunWriter(), *callbacks] if self.world.is_main else \
             [cb for cb in callbacks if getattr(cb, "all_ranks", False)]
         self._stop_requested = False  # acted on by every rank
+        self.interrupted = False  # stopped by Ctrl-C before the configured end
         self._stop_local = False  # Ctrl-C seen by this process
         self._acc: dict[str, torch.Tensor] = {}
         self._acc_n: dict[str, int] = {}
@@ -419,6 +421,7 @@ class Trainer:
                     self.save_checkpoint()
         if self._acc:
             self._flush(bar, t_last, max(steps_since, 1))
+        self.interrupted = self._stop_requested
         if self._stop_requested:
             tqdm.write(f"interrupted at step {self.step}: checkpoint saved; continue with "
                        f"`latentstudio train --resume {self.run_dir}`", file=sys.stderr)
@@ -437,11 +440,13 @@ def _write_config(trainer: Trainer) -> None:
 
 def train(config: TrainConfig | None = None, *, resume: str | Path | None = None,
           callbacks: Sequence[Callback] = (), progress: bool = True,
-          overrides: dict[str, Any] | None = None) -> Path:
+          overrides: dict[str, Any] | None = None, raise_interrupt: bool = False) -> Path:
     """Train a new run from `config`, or continue the run folder `resume`; return the run folder.
 
     When resuming, `overrides` may raise `epochs`/`steps` (or change logging settings).
     Under torchrun each process calls this; a run resumes with any number of processes.
+    Ctrl-C saves a checkpoint and returns, or with `raise_interrupt` raises `Interrupted` after
+    saving (the command line then exits 130).
     """
     world = distributed.setup()
     trainer = None
@@ -450,7 +455,10 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
             trainer = _resumed_trainer(Path(resume), callbacks, progress, overrides, world)
         else:
             trainer = _new_trainer(config, callbacks, progress, world)
-        return trainer.fit()
+        run_dir = trainer.fit()
+        if raise_interrupt and trainer.interrupted:
+            raise Interrupted
+        return run_dir
     except torch.cuda.OutOfMemoryError:  # while building; fit() explains its own
         raise UserError("out of GPU memory while loading the data and models; try a smaller "
                         "--data-limit, --resolution or --width (see `latentstudio estimate`)") from None
@@ -511,6 +519,13 @@ def _resumed_trainer(run_dir: Path, callbacks: Sequence[Callback], progress: boo
             meta["config"] = trainer.config.to_dict()
             meta.pop("latentstudio_version", None)
             write_run_config(run_dir, **meta)
+        records, _ = read_metrics(run_dir)
+        logged = max((r["step"] for r in records), default=trainer.step)
+        redone = f"; the {logged - trainer.step} step(s) after it (to step {logged}) are redone" \
+            if logged > trainer.step else ""
+        print(f"resuming {run_dir} from its last checkpoint: step {trainer.step} of "
+              f"{trainer.total_steps}, epoch {trainer.epoch} (batch {trainer.batch_in_epoch} of "
+              f"{trainer.steps_per_epoch}){redone}", file=sys.stderr)
         drop_metrics_after(run_dir, trainer.step)  # logged after the checkpoint, about to be redone
     return trainer
 
