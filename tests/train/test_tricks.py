@@ -76,7 +76,7 @@ def test_ema_equals_the_closed_form_after_k_updates() -> None:
 
 
 def test_ema_follows_the_generator_in_training() -> None:
-    step, nets = _step("dcgan", ema=0.75)
+    step, nets = _step("dcgan", ema=0.75, ema_rampup=0.0)
     G = nets["generator"]
     expected = [p.detach().clone() for p in G.parameters()]
     for i in range(4):
@@ -85,6 +85,28 @@ def test_ema_follows_the_generator_in_training() -> None:
     for e, s in zip(expected, step.image_network().parameters(), strict=True):
         torch.testing.assert_close(s, e)
     assert step.image_network() is not G
+
+
+def test_ema_ramp_up_keeps_its_half_life_under_a_share_of_the_images_seen() -> None:
+    """StyleGAN2-ADA's ema_rampup: half-life <= rampup x images seen, then the configured decay."""
+    from latentstudio.train.ema import half_life_images, ramped_decay
+
+    assert half_life_images(0.999, 64) == pytest.approx(44_329, rel=1e-3)  # 693 steps of 64
+    for step in (1, 10, 100, 1000):
+        decay = ramped_decay(0.999, 0.05, step * 64, 64)
+        assert half_life_images(decay, 64) == pytest.approx(min(0.05 * step * 64, 44_329), rel=1e-6)
+    assert ramped_decay(0.999, 0.05, 10**9, 64) == 0.999
+    assert ramped_decay(0.999, 0.0, 64, 64) == 0.999
+    # In training: after 4 steps the average is mostly the latest weights, not the initial ones.
+    step, nets = _step("dcgan", ema=0.999)
+    first = [p.detach().clone() for p in nets["generator"].parameters()]
+    for i in range(4):
+        step(_batch(seed=i), None, i)
+    latest = list(nets["generator"].parameters())
+    shadow = list(step.image_network().parameters())
+    near_latest = sum((s - p).norm() for s, p in zip(shadow, latest, strict=True))
+    near_first = sum((s - f).norm() for s, f in zip(shadow, first, strict=True))
+    assert near_latest < 0.1 * near_first
 
 
 # ----- label smoothing and label noise

@@ -39,7 +39,9 @@ HELP = {
     "label_noise": "fraction of discriminator labels flipped, e.g. 0.05",
     "instance_noise": "std of Gaussian noise on discriminator inputs, annealed to 0",
     "r1": "R1 penalty weight on real images' discriminator gradients, e.g. 1 (steadies GANs)",
-    "ema": "keep an exponential moving average of the generator, e.g. 0.999",
+    "ema": "keep an exponential moving average of the generator, e.g. 0.999 (per step)",
+    "ema_rampup": "the average's half-life stays under this fraction of the images seen so far, "
+                  "so short runs average recent weights (StyleGAN2-ADA's ema_rampup; 0: off)",
     "augment": "none, diffaug (for a few hundred images) or ada (DiffAugment's augmentations "
                "applied with a probability steered by the discriminator, Karras et al. 2020)",
     "ada_target": "--augment ada: the E[sign(D(real))] it holds (higher: less augmentation)",

@@ -50,6 +50,7 @@ class TrainConfig:
     instance_noise: float = 0.0
     r1: float = 0.0  # weight gamma of the R1 penalty on real images (Mescheder et al. 2018)
     ema: float | None = None
+    ema_rampup: float = 0.05  # the EMA's half-life is at most this x the images seen (0: off)
     augment: Literal["none", "diffaug", "ada"] = "none"
     ada_target: float = 0.6  # --augment ada: the E[sign(D(real))] to hold (Karras et al. 2020)
     ada_speed: float = 20.0  # --augment ada: thousands of images for p to move from 0 to 1
@@ -101,6 +102,8 @@ class TrainConfig:
         if not 0 < self.ada_target < 1 or self.ada_speed <= 0:
             raise UserError(f"--ada-target must be in (0, 1) and --ada-speed positive, got "
                             f"{self.ada_target} and {self.ada_speed}")
+        if not 0 <= self.ema_rampup <= 1:
+            raise UserError(f"--ema-rampup must be in [0, 1], e.g. 0.05; got {self.ema_rampup}")
         if self.ema is not None and not 0 < self.ema < 1:
             raise UserError(f"--ema must be in (0, 1), e.g. 0.999; got {self.ema}")
         if self.gp_weight is not None and self.gp_weight < 0:

@@ -27,7 +27,7 @@ from latentstudio.train.ada import AdaController
 from latentstudio.train.ada import augment as augment_ada
 from latentstudio.train.augment import AUGMENTS
 from latentstudio.train.config import TrainConfig
-from latentstudio.train.ema import EMA
+from latentstudio.train.ema import EMA, ramped_decay
 
 
 def unwrap(net: nn.Module) -> nn.Module:
@@ -134,6 +134,10 @@ class Step:
     def wrap_networks(self, wrap: Any) -> None:
         """Replace each training network by `wrap(network)` (same parameters, e.g. DDP, compile)."""
         self.set_networks({name: wrap(net) for name, net in self.networks().items()})
+
+    def ema_decay(self, step: int, batch_size: int) -> float:
+        """The EMA's decay at `step`, ramped up over the first images (--ema-rampup)."""
+        return ramped_decay(self.ema.decay, self.cfg.ema_rampup, (step + 1) * batch_size, batch_size)
 
     def schedule_progress(self, step: int) -> float:
         """How far `step` is through the schedule horizon, from 0 to 1 and held at 1 after it."""
@@ -265,7 +269,7 @@ class AdversarialStep(Step):
                     loss_g = generator_loss(cfg.loss, self.D(self._d_input(fake, step), y).float())
                 self._update(loss_g, self.optimizers["g"])
             if self.ema is not None:
-                self.ema.update(unwrap(self.G))
+                self.ema.update(unwrap(self.G), self.ema_decay(step, n))
             out["loss_g"] = loss_g.detach()
         return out
 
@@ -312,7 +316,7 @@ class VAEStep(Step):
         loss = recon + self.kl_weight(step) * kl
         self._update(loss, self.optimizers["vae"])
         if self.ema is not None:
-            self.ema.update(self.Dec)
+            self.ema.update(self.Dec, self.ema_decay(step, real.shape[0]))
         return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
 
     def kl_weight(self, step: int) -> float:
