@@ -14,22 +14,6 @@ def _whole_number(value: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
 
 
-def positive_int(value: str) -> int:
-    """argparse type: a whole number above zero."""
-    n = _whole_number(value)
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {n}")
-    return n
-
-
-def non_negative_int(value: str) -> int:
-    """argparse type: a whole number, zero or above (seeds)."""
-    n = _whole_number(value)
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {n}")
-    return n
-
-
 def finite_float(value: str) -> float:
     """argparse type: a number, not nan or infinity."""
     try:
@@ -41,17 +25,33 @@ def finite_float(value: str) -> float:
     return x
 
 
+def _above_zero(x: float) -> float:
+    if x <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {x:g}")
+    return x
+
+
+def _zero_or_more(x: float) -> float:
+    if x < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {x:g}")
+    return x
+
+
+def positive_int(value: str) -> int:
+    """argparse type: a whole number above zero."""
+    return _above_zero(_whole_number(value))
+
+
+def non_negative_int(value: str) -> int:
+    """argparse type: a whole number, zero or above (seeds)."""
+    return _zero_or_more(_whole_number(value))
+
+
 def positive_float(value: str) -> float:
     """argparse type: a finite number above zero."""
-    x = finite_float(value)
-    if x <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return x
+    return _above_zero(finite_float(value))
 
 
 def non_negative_float(value: str) -> float:
     """argparse type: a finite number, zero or above."""
-    x = finite_float(value)
-    if x < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return x
+    return _zero_or_more(finite_float(value))
