@@ -64,8 +64,8 @@ def test_rows_columns_and_corrupt_folders(runs: Path) -> None:
     assert d.error == "config.json is not valid JSON" and e.error == "no config.json"
     table = build_table(rows)
     assert table.differing == {"lr", "ema"}  # `out` differs too, but is not a hyper-parameter
-    assert table.headers[:9] == ["name", "model", "data", "res", "latent_dim", "batch_size", "lr",
-                                 "epochs", "ema"]
+    assert table.headers[:10] == ["name", "status", "model", "data", "res", "latent_dim",
+                                  "batch_size", "lr", "epochs", "ema"]
     assert table.headers.index("FID (lite0)") < table.headers.index("loss_d")
     assert table.headers[-1] == "note"
 

@@ -71,7 +71,7 @@ def test_listed_by_runs_and_the_gallery(old_runs: Path, capsys: pytest.CaptureFi
     assert "gan_ema" in table and "vae" in table
     client = TestClient(create_app(old_runs))
     listed = {r["name"]: r for r in client.get("/api/runs").json()["runs"]}
-    assert listed["gan_ema"]["status"] == "ready" and listed["vae"]["kind"] == "vae"
+    assert listed["gan_ema"]["status"] == "finished" and listed["vae"]["kind"] == "vae"
     detail = client.get("/api/runs/vae").json()
     assert detail["grids"]
     assert detail["layout"]["kinds"][:6] == ["real", "real", "recon", "recon", "sample", "sample"]

@@ -52,6 +52,16 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return train(cfg, progress=False)
 
 
+@pytest.fixture(scope="session")
+def vae_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A convolutional VAE run: 32 px, 16 previews, so its grid has real / recon / sample rows."""
+    out = tmp_path_factory.mktemp("trained") / "vae"
+    cfg = TrainConfig(model="vae-conv", data="shapes:64", steps=4, width=8, resolution=32,
+                      batch_size=32, latent_dim=8, log_every=2, out=str(out), device="cpu", seed=3)
+    with torch_threads(1):
+        return train(cfg, progress=False)
+
+
 @pytest.fixture
 def runs_root(tmp_path: Path, trained_run: Path) -> Path:
     """A runs folder holding a private copy of the trained run (tests may star into it)."""

@@ -53,8 +53,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
     elif args.markdown:
         sys.stdout.write(compare.to_markdown(table))
     else:
+        import os
+        import shutil
+
         color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-        sys.stdout.write(compare.to_terminal(table, color=color))
+        width = args.width
+        if width is None and (sys.stdout.isatty() or "COLUMNS" in os.environ):
+            width = shutil.get_terminal_size().columns  # a file or pipe gets every column
+        sys.stdout.write(compare.to_terminal(table, color=color, width=width))
     return 0
 
 
@@ -132,6 +138,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reverse", action="store_true", help="sort descending")
     p.add_argument("--csv", action="store_true", help="print CSV")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.add_argument("--width", type=_positive, metavar="COLUMNS",
+                   help="fit the table in this many columns [default: the terminal's width; "
+                        "all columns when writing to a file]")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                    help="colour the differing settings (auto: when printing to a terminal)")
     p.set_defaults(func=cmd_runs)

@@ -8,6 +8,7 @@ label ("FID (lite0)"), so a lite0 number is never mistaken for an Inception FID.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -178,16 +179,37 @@ def _last_step(run_dir: Path) -> int | None:
     return None
 
 
+def read_eval_json(run_dir: Path) -> dict:
+    """RUN/eval.json as written by write_eval_json, or {} when missing or unreadable."""
+    try:
+        data = json.loads((Path(run_dir) / "eval.json").read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def headline_scores(run_dir: Path) -> list[dict]:
+    """The KID and FID values of RUN/eval.json as [{key, label, value}], KID first (unbiased
+    at any sample size), for a card or a summary line."""
+    data = read_eval_json(run_dir)
+    values, labels = data.get("metrics"), data.get("labels")
+    if not isinstance(values, dict):
+        return []
+    labels = labels if isinstance(labels, dict) else {}
+    out = []
+    for name in ("kid", "fid"):
+        for key, value in values.items():
+            if key.rpartition("_")[0] == name and isinstance(value, (int, float)) \
+                    and math.isfinite(value):
+                out.append({"key": key, "label": str(labels.get(key, key)), "value": float(value)})
+    return out
+
+
 def write_eval_json(run_dir: Path, result: EvalResult) -> Path:
     """Merge `result` into run_dir/eval.json: the latest evaluation per extractor, plus a flat
     `metrics` map ({"fid_lite0": ...}) and `labels` ({"fid_lite0": "FID (lite0)"})."""
     path = run_dir / "eval.json"
-    try:
-        data = json.loads(path.read_text())
-        if not isinstance(data, dict):
-            data = {}
-    except (OSError, ValueError):
-        data = {}
+    data = read_eval_json(run_dir)
     data.setdefault("evaluations", {})[result.extractor] = asdict(result)
     data.setdefault("metrics", {}).update(result.keyed())
     data.setdefault("labels", {}).update(result.labels())

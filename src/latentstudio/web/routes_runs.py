@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 from latentstudio.web import curation, runs
 from latentstudio.web.gallery import Gallery, gallery
@@ -57,8 +57,30 @@ def run_detail(name: str, g: Gallery = Depends(gallery)) -> dict[str, Any]:
             try:
                 layout = runs.grid_layout(meta)
                 cells = layout.pop("cells")
-                extra["layout"] = {**layout, "count": len(cells), "kinds": [c["kind"] for c in cells]}
+                extra["layout"] = {**layout, "count": len(cells), "kinds": [c["kind"] for c in cells],
+                                   "rows": runs.row_labels({**layout, "cells": cells})}
             except (TypeError, ValueError, KeyError, AttributeError):
                 summary["problems"].append("config.json has unexpected preview settings")
         return {**summary, **extra}
 
+
+
+@router.get("/api/runs/{name}/grids/{epoch}/labelled.png")
+def labelled_grid(name: str, epoch: int, g: Gallery = Depends(gallery)) -> Response:
+    """Preview grid `epoch` with its rows named (real / reconstruction / sample), enlarged."""
+    import io
+
+    path, meta = g.existing_run(name)
+    grids = dict(runs.sample_grids(path))
+    if epoch not in grids:
+        raise HTTPException(404, f"run {name!r} has no preview grid for epoch {epoch}")
+    try:
+        picture = runs.labelled_grid(grids[epoch], runs.grid_layout(meta))
+    except (TypeError, ValueError, KeyError, AttributeError):
+        picture = None
+    if picture is None:
+        raise HTTPException(409, "the grid does not match the run's preview settings")
+    buf = io.BytesIO()
+    picture.save(buf, "PNG")
+    return Response(buf.getvalue(), media_type="image/png",
+                    headers={"Content-Disposition": f'inline; filename="{name}-epoch{epoch}-labelled.png"'})
