@@ -71,8 +71,8 @@ def _write_video(frames: list[Image.Image], out: Path, fps: float) -> None:
     try:
         import imageio_ffmpeg
     except ImportError:
-        raise UserError("writing MP4 needs imageio-ffmpeg: pip install 'latentstudio[video]', "
-                        "or write a .gif instead") from None
+        raise UserError("writing MP4 needs imageio-ffmpeg (a latentstudio dependency that is "
+                        "missing here): pip install imageio-ffmpeg, or write a .gif instead") from None
     w, h = frames[0].size
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
