@@ -55,7 +55,7 @@ class TestRuns:
         assert steps == [2, 4, 6, 8, 10, 12]
         assert d["config"]["width"] == 8 and d["model_config"]["latent_dim"] == 32
         assert d["layout"] == {"per_row": 4, "cell": 32, "padding": 2, "count": 16,
-                               "kinds": ["sample"] * 16}
+                               "kinds": ["sample"] * 16, "rows": ["sample"] * 4}
 
     def test_index_and_static_files_are_served(self, client):
         page = client.get("/")

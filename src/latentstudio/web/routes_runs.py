@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from latentstudio.web import curation, runs
 from latentstudio.web.gallery import Gallery, gallery
@@ -16,9 +16,15 @@ STATIC = Path(__file__).parent / "static"
 router = APIRouter()
 
 
+VIEW = '<main id="view" aria-live="polite"></main>'
+
+
 @router.get("/", include_in_schema=False)
-def index() -> FileResponse:
-    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+def index(g: Gallery = Depends(gallery)) -> HTMLResponse:
+    """The page, with the runs list already in it (the script then keeps it fresh)."""
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+    view = VIEW.replace("></main>", f">{runs.runs_page_html(g.root)}</main>")
+    return HTMLResponse(page.replace(VIEW, view), headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/files/{path:path}", include_in_schema=False)

@@ -6,6 +6,7 @@ Nothing here loads a model; a damaged or half-written run folder is described (s
 
 from __future__ import annotations
 
+import html
 import math
 import os
 import time
@@ -147,6 +148,49 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
         if run_dir is not None:
             runs.append(summarize(root, run_dir))
     return sorted(runs, key=lambda r: r["updated"], reverse=True)
+
+
+# ----- first paint of the runs page (app.js's runCard draws the same cards, then takes over)
+def _fmt(v: float) -> str:
+    if float(v).is_integer():
+        return str(int(v))
+    return f"{v:.1f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def score_text(scores: list[dict[str, Any]]) -> str:
+    """`KID (domain) 0.0123 · FID (domain) 4.56`, as the card shows it."""
+    return " · ".join(f"{s['label']} {_fmt(s['value'])}" for s in scores)
+
+
+def _card_html(r: dict[str, Any]) -> str:
+    e = html.escape
+    pct = min(100.0, 100 * r["step"] / r["total_steps"]) if r["total_steps"] else 0
+    thumb = (f'<img class="pix" src="{e(r["thumbnail"])}" alt="latest samples of {e(r["name"])}">'
+             if r["thumbnail"] else '<span class="muted small">no pictures yet</span>')
+    meta = " · ".join(str(x) for x in (r["model"], r["data"],
+                                       f"{r['resolution']} px" if r["resolution"] else None) if x)
+    steps = f"step {r['step']}" + (f" / {r['total_steps']}" if r["total_steps"] else "")
+    scores = (f'<div class="scores">{e(score_text(r["scores"]))}</div>' if r["scores"] else "")
+    problems = (f'<div class="problems">{e("; ".join(r["problems"]))}</div>' if r["problems"] else "")
+    status = e(r["status"])
+    return (f'<a class="card" href="#/run/{quote(r["name"])}" data-run="{e(r["name"])}">'
+            f'<div class="thumb">{thumb}</div><div class="body">'
+            f'<div class="name">{e(r["name"])}<span class="badge {status.replace(" ", "-")}" '
+            f'data-status="{status}">{status}</span></div>'
+            f'<div class="meta">{e(meta)}</div>'
+            f'<div class="progress"><div style="width:{pct:.1f}%"></div></div>'
+            f'<div class="meta">{e(steps)}</div>{scores}{problems}</div></a>')
+
+
+def runs_page_html(root: Path) -> str:
+    """The runs page as HTML, so it shows before (and without) JavaScript."""
+    listed = list_runs(root)
+    head = (f'<div class="pagehead"><h1>Runs</h1><div class="meta" id="root">'
+            f'{len(listed)} run(s) in {html.escape(str(root))}</div></div>')
+    if not listed:
+        return head + ('<div class="cards" id="cards"><div class="empty">No runs here yet. Train '
+                       'one with <code>latentstudio demo</code>.</div></div>')
+    return head + '<div class="cards" id="cards">' + "".join(map(_card_html, listed)) + "</div>"
 
 
 # ----- preview grid layout

@@ -115,13 +115,17 @@ function runCard(r) {
       h("div", { class: "meta" }, [r.model, r.data, r.resolution ? r.resolution + " px" : null].filter(Boolean).join(" · ")),
       h("div", { class: "progress", title: `step ${r.step} of ${r.total_steps ?? "?"}` }, h("div", { style: `width:${pct}%` })),
       h("div", { class: "meta" }, `step ${r.step}${r.total_steps ? " / " + r.total_steps : ""}`),
+      r.scores.length ? h("div", { class: "scores", title: "from eval.json" }, r.scores.map((s) => `${s.label} ${fmt(s.value)}`).join(" · ")) : null,
       metrics ? h("div", { class: "metrics" }, metrics) : null,
       r.problems.length ? h("div", { class: "problems" }, r.problems.join("; ")) : null));
 }
 
 async function runsPage(token) {
-  view.replaceChildren(h("div", { class: "pagehead" }, h("h1", {}, "Runs"), h("div", { class: "meta", id: "root" }, "loading…")),
-    h("div", { class: "cards", id: "cards" }));
+  // The server's first paint (index.html with the cards in it) stays until fresh data arrives.
+  if (!document.getElementById("cards")) {
+    view.replaceChildren(h("div", { class: "pagehead" }, h("h1", {}, "Runs"), h("div", { class: "meta", id: "root" }, "loading…")),
+      h("div", { class: "cards", id: "cards" }));
+  }
   let last = "";
   async function refresh() {
     let data;
@@ -471,7 +475,9 @@ async function runPage(name, token) {
     const keepA = a.value, keepB = b.value;
     a.replaceChildren(...opts()); b.replaceChildren(...opts());
     if (usable.some((i) => i.id === keepA)) a.value = keepA;
-    if (usable.some((i) => i.id === keepB)) b.value = keepB; else if (usable.length > 1) b.value = usable[1].id;
+    if (usable.some((i) => i.id === keepB)) b.value = keepB;
+    // Two different ends by default: the same favourite twice makes a still "interpolation".
+    if (a.value === b.value && usable.length > 1) b.value = usable.find((i) => i.id !== a.value).id;
     document.getElementById("interp-go").disabled = usable.length < 2;
   }
   async function makeGif() {
