@@ -83,12 +83,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Sample N images from a run and compare them with its training data in a\n"
                     "network's feature space; print a table and write RUN/eval.json. Values are\n"
                     "labelled with the extractor, e.g. 'FID (lite0)'. Real-data features are\n"
-                    "cached, so a second eval is faster. The memorisation score (share of samples\n"
-                    "much closer to a training image than training images are to each other) is\n"
-                    "always included.",
+                    "cached, so a second eval is faster. With fewer than 1000 real images FID is\n"
+                    "strongly biased, so KID leads the table. The memorisation score (share of\n"
+                    "samples much closer to a training image than training images are to each\n"
+                    "other) is always included.",
         epilog="examples:\n"
                "  latentstudio eval runs/demo --metrics fid,kid,pr --n 10000\n"
-               "  latentstudio eval runs/demo --n 2000            # quicker on a CPU\n"
+               "  latentstudio eval runs/demo --n 500             # a quick look\n"
                "  latentstudio eval runs/mnist --extractor domain\n"
                "  latentstudio eval runs/demo --extractor inception --weights pt_inception.pth",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -97,9 +98,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics", default="fid,kid,pr,dc",
                    help="comma list of fid, kid, pr (precision/recall), dc (density/coverage), "
                         "mem (memorisation) [default: fid,kid,pr,dc]")
-    p.add_argument("--n", type=_positive, default=10000,
-                   help="generated images, and real images (at most the dataset) [default: 10000; "
-                        "lite0 runs ~15-30 images/s on a laptop CPU, so try 2000 there]")
+    p.add_argument("--n", type=_positive, default=None,
+                   help="generated images, and real images (at most the dataset) [default: as "
+                        "many as the real images, at least 200, at most 2000 on a CPU and 10000 "
+                        "on a GPU; lite0 embeds ~15-30 images/s on a laptop CPU]")
     p.add_argument("--batch-size", type=_positive, default=64,
                    help="images per feature batch [default: 64]")
     p.set_defaults(func=cmd_eval)

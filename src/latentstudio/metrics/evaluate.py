@@ -11,8 +11,9 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,6 +28,9 @@ from latentstudio.metrics.memorisation import memorisation_score, pixel_vectors
 from latentstudio.metrics.precision_recall import density_coverage, precision_recall
 from latentstudio.metrics.stats import RealFeatures, real_features
 
+if TYPE_CHECKING:
+    from latentstudio.runs import Run
+
 DISPLAY_NAMES = {
     "fid": "FID", "kid": "KID", "kid_std": "KID std", "precision": "precision",
     "recall": "recall", "density": "density", "coverage": "coverage",
@@ -35,6 +39,13 @@ DISPLAY_NAMES = {
 }
 PIXEL_VALUES = {"memorisation_px"}  # computed on pixels: the same whatever the extractor
 LOWER_IS_BETTER = {"fid", "kid", "kid_std", "memorisation", "memorisation_px"}
+# Below this many real images FID's bias (it grows like 1/N) swamps differences between runs;
+# KID is unbiased at any N, so it leads the report there.
+SMALL_REAL_SET = 1000
+# Default sample counts when --n is not given: enough for stable numbers where features are
+# fast (a GPU), affordable on a CPU (lite0 embeds ~15-30 images/s on a laptop core).
+DEFAULT_N = {"cuda": 10000, "cpu": 2000}
+MIN_DEFAULT_N = 200
 # At this size and below, ImageNet networks see images upscaled 7x or more and their features
 # mostly measure pixel texture: on 32 px `shapes`, faint noise (std 6/255) on real images raised
 # FID (lite0) from 4 to 95, more than recolouring every image did (40).
@@ -53,10 +64,11 @@ def metric_label(name: str, extractor: str) -> str:
 
 @dataclass
 class EvalConfig:
-    """What to compute. `metrics`: names from METRICS; `n`: generated and real images each."""
+    """What to compute. `metrics`: names from METRICS; `n`: generated and real images each
+    (None: default_n, from the device and the size of the real set)."""
 
     metrics: tuple[str, ...] = ("fid", "kid", "pr", "dc", "mem")
-    n: int = 10000
+    n: int | None = None
     extractor: str = "lite0"
     weights: str | None = None
     seed: int = 0
@@ -75,10 +87,17 @@ class EvalConfig:
         if unknown or not self.metrics:
             raise UserError(f"unknown metric {', '.join(unknown) or '(none)'}: use a comma list of "
                             f"{', '.join(METRICS)} (e.g. --metrics fid,kid,pr)")
-        if self.n < 8:
+        if self.n is not None and self.n < 8:
             raise UserError(f"--n {self.n} is too small: use at least 8 (1000+ for stable numbers)")
         if self.batch_size <= 0 or self.kid_subsets <= 0 or self.kid_subset_size < 2:
             raise UserError("batch size, KID subsets and KID subset size must be positive")
+
+
+def default_n(n_real: int, device: str) -> int:
+    """Samples to compare when none are asked for: as many as the real images (more adds
+    little to the real side), at least MIN_DEFAULT_N, at most what the device does in minutes."""
+    cap = DEFAULT_N["cuda" if str(device).startswith("cuda") else "cpu"]
+    return max(MIN_DEFAULT_N, min(cap, n_real))
 
 
 MetricFn = Callable[[RealFeatures, np.ndarray, EvalConfig], dict[str, float]]
@@ -154,6 +173,8 @@ class EvalResult:
 def evaluate_images(real: ImageSet, fake: torch.Tensor, config: EvalConfig,
                     extractor: Extractor | None = None) -> EvalResult:
     """Compare generated images (uint8, or float in [-1, 1]) with (n of) the real dataset."""
+    if config.n is None:
+        config = replace(config, n=len(fake))
     extractor = extractor or build_extractor(config.extractor, real, config.device, config.weights,
                                              config.progress)
     reals = real_features(real, extractor, config.n, config.seed, config.batch_size, config.progress)
@@ -224,8 +245,10 @@ def evaluate_run(run_dir: str | Path, config: EvalConfig, checkpoint: str = "las
     run = load_run(run_dir, device=config.device, checkpoint=checkpoint)
     dataset = run.dataset(progress=config.progress)
     device = str(run.device)
+    if config.n is None:
+        config = replace(config, n=default_n(len(dataset), device))
     extractor = build_extractor(config.extractor, dataset, device, config.weights, config.progress)
-    fake = run.sample(config.n, seed=config.seed)
+    fake = sample_run(run, config.n, config.seed, config.progress)
     result = evaluate_images(dataset, fake, config, extractor)
     result.info = {"step": _last_step(Path(run.path)), "checkpoint": checkpoint,
                    "data": dataset.spec, "resolution": dataset.resolution,
@@ -234,10 +257,29 @@ def evaluate_run(run_dir: str | Path, config: EvalConfig, checkpoint: str = "las
     return result
 
 
+def sample_run(run: Run, n: int, seed: int = 0, progress: bool = True,
+               batch_size: int = 256) -> torch.Tensor:
+    """run.sample(n, seed) (the same images), in batches under a progress bar."""
+    from tqdm.auto import tqdm
+
+    z, labels = run.latents(n, seed), run.labels_for(n, None, seed)
+    out = []
+    for start in tqdm(range(0, n, batch_size), desc="generating", unit="batch", leave=False,
+                      disable=not progress or n <= batch_size):
+        y = labels[start:start + batch_size] if labels is not None else None
+        out.append(run.generate(z[start:start + batch_size], y, batch_size))
+    return torch.cat(out)
+
+
 def format_result(result: EvalResult) -> str:
-    """A small two-column table of labelled values, with which direction is better."""
+    """A small two-column table of labelled values, with which direction is better; KID first,
+    and a warning, when the real set is too small for FID to mean much."""
     rows = []
-    for name, value in result.values.items():
+    small = result.n_real < SMALL_REAL_SET
+    order = sorted(result.values, key=lambda k: k not in ("kid", "kid_std")) if small \
+        else list(result.values)
+    for name in order:
+        value = result.values[name]
         better = "lower is better" if name in LOWER_IS_BETTER else "higher is better"
         if name == "nn_ratio":
             better = "~1 fresh, ~0 copies"
@@ -245,6 +287,10 @@ def format_result(result: EvalResult) -> str:
     width = max(len(r[0]) for r in rows)
     head = f"{result.n_fake} generated vs {result.n_real} real images, seed {result.seed}"
     lines = [head] + [f"  {a:<{width}}  {b:>9}  ({c})" for a, b, c in rows]
+    if small:
+        lines.append(f"note: only {result.n_real} real images: FID is strongly biased upwards at "
+                     f"this size (it falls as N grows), so compare runs by KID, which is unbiased; "
+                     f"FID needs {SMALL_REAL_SET}+ real images")
     resolution = result.info.get("resolution")
     if result.extractor != "domain" and resolution is not None and resolution <= SMALL_IMAGES:
         lines.append(f"note: at {resolution} px, {result.extractor} features mostly "
