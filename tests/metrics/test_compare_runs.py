@@ -91,8 +91,9 @@ def test_sorting(runs: Path) -> None:
     assert names[:2] == ["b-big-lr", "a-small-lr"] and names[-2:] == ["d-corrupt", "e-no-config"]
     names = [r["name"] for r in build_table(rows, sort="step", reverse=True).rows]
     assert names[:3] == ["a-small-lr", "b-big-lr", "c-crashed"]
-    with pytest.raises(UserError, match="cannot sort by 'fid'"):
-        build_table(rows, sort="fid")
+    with pytest.raises(UserError, match="cannot sort by 'kid'"):
+        build_table(rows, sort="kid")  # no run has a KID value
+    assert build_table(rows, sort="fid").sorted_by == "fid_lite0"
 
 
 def test_missing_folder_and_single_run(tmp_path: Path) -> None:

@@ -8,9 +8,10 @@ import sys
 from latentstudio.commands import positive_int as _positive
 from latentstudio.errors import UserError
 
-EXTRACTOR_HELP = ("feature network: lite0 (default, offline ImageNet EfficientNet-Lite0), "
+EXTRACTOR_HELP = ("feature network: auto (default: domain for images of 32 px or less and for "
+                  "grayscale data, else lite0), lite0 (offline ImageNet EfficientNet-Lite0), "
                   "inception (pytorch-fid weights, comparable with papers) or domain (small CNN "
-                  "trained on your data, for tiny grayscale domains)")
+                  "trained on your data, cached per dataset)")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -48,6 +49,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"no runs in {args.dir} (run folders hold a config.json)", file=sys.stderr)
         return 0
     table = compare.build_table(runs, sort=args.sort, reverse=args.reverse)
+    if args.sort and table.sorted_by != args.sort:
+        print(f"sorted by {table.sorted_by} (runs without it are listed last)", file=sys.stderr)
     if args.csv:
         sys.stdout.write(compare.to_csv(table))
     elif args.markdown:
@@ -66,7 +69,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run folder")
-    p.add_argument("--extractor", default="lite0", help=EXTRACTOR_HELP)
+    p.add_argument("--extractor", default="auto", help=EXTRACTOR_HELP)
     p.add_argument("--weights", metavar="PATH",
                    help="weights file for the extractor (inception: pt_inception-2015-12-05-"
                         "6726825d.pth; default: downloaded once into the cache)")
@@ -136,7 +139,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("dir", nargs="?", default="runs", help="folder of runs [default: ./runs]")
     p.add_argument("--sort", metavar="KEY",
-                   help="column to sort by: name, model, lr, step, wall, fid_lite0, ...")
+                   help="column to sort by: name, model, lr, step, wall, fid_domain, ...; a "
+                        "plain fid or kid picks the extractor most runs were scored with")
     p.add_argument("--reverse", action="store_true", help="sort descending")
     p.add_argument("--csv", action="store_true", help="print CSV")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")

@@ -153,6 +153,7 @@ class Table:
     rows: list[dict[str, Any]]
     differing: set[str]
     settings: set[str] = field(default_factory=set)
+    sorted_by: str | None = None
 
     def text(self, row: dict[str, Any], key: str) -> str:
         """A cell as shown: durations readable, unset settings as '-'."""
@@ -199,6 +200,8 @@ def build_table(runs: list[RunRow], sort: str | None = None, reverse: bool = Fal
             cells.update(r.metrics)
             cells.update(step=r.steps, wall=r.wall_seconds, status=r.status)
         rows.append(cells)
+    if sort and sort not in keys and sort in DISPLAY_NAMES:
+        sort = _common_key(sort, keys, rows)
     if sort:
         if sort not in keys:
             raise UserError(f"cannot sort by {sort!r}: use one of {', '.join(keys)}")
@@ -208,7 +211,17 @@ def build_table(runs: list[RunRow], sort: str | None = None, reverse: bool = Fal
         numeric = all(isinstance(c[sort], (int, float)) for c in present)
         present.sort(key=lambda c: c[sort] if numeric else str(c[sort]), reverse=reverse)
         rows = present + missing
-    return Table(keys, headers, rows, differing, set(FIXED + hyper))
+    return Table(keys, headers, rows, differing, set(FIXED + hyper), sort)
+
+
+def _common_key(name: str, keys: list[str], rows: list[dict[str, Any]]) -> str:
+    """`fid` -> the `fid_EXTRACTOR` column most runs have: scores from different extractors are
+    on different scales, so runs are only ever ordered by one of them."""
+    candidates = [k for k in keys if k.rpartition("_")[0] == name]
+    if not candidates:
+        raise UserError(f"cannot sort by {name!r}: no run has a {DISPLAY_NAMES[name]} value yet "
+                        "(run `latentstudio eval RUN` first)")
+    return max(candidates, key=lambda k: sum(r.get(k) is not None for r in rows))
 
 
 def to_csv(table: Table) -> str:

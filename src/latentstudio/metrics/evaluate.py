@@ -21,7 +21,12 @@ import torch
 from latentstudio import atomic
 from latentstudio.data.base import ImageSet
 from latentstudio.errors import UserError
-from latentstudio.metrics.extractors import Extractor, build_extractor, extract_features
+from latentstudio.metrics.extractors import (
+    SMALL_IMAGES,
+    Extractor,
+    build_extractor,
+    extract_features,
+)
 from latentstudio.metrics.fid import frechet_distance_from_stats, gaussian_stats
 from latentstudio.metrics.kid import kernel_distance
 from latentstudio.metrics.memorisation import memorisation_score, pixel_vectors
@@ -46,10 +51,8 @@ SMALL_REAL_SET = 1000
 # fast (a GPU), affordable on a CPU (lite0 embeds ~15-30 images/s on a laptop core).
 DEFAULT_N = {"cuda": 10000, "cpu": 2000}
 MIN_DEFAULT_N = 200
-# At this size and below, ImageNet networks see images upscaled 7x or more and their features
-# mostly measure pixel texture: on 32 px `shapes`, faint noise (std 6/255) on real images raised
-# FID (lite0) from 4 to 95, more than recolouring every image did (40).
-SMALL_IMAGES = 32
+# SMALL_IMAGES: on 32 px `shapes`, faint noise (std 6/255) on real images also raised FID (lite0)
+# from 4 to 95, more than recolouring every image did (40).
 
 
 def metric_key(name: str, extractor: str) -> str:
@@ -69,7 +72,7 @@ class EvalConfig:
 
     metrics: tuple[str, ...] = ("fid", "kid", "pr", "dc", "mem")
     n: int | None = None
-    extractor: str = "lite0"
+    extractor: str = "auto"
     weights: str | None = None
     seed: int = 0
     batch_size: int = 64
@@ -209,19 +212,36 @@ def read_eval_json(run_dir: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def headline_extractor(data: dict) -> str | None:
+    """The extractor whose scores stand for a run: the default one eval chose, else the most
+    recently used one (values from different extractors are never compared)."""
+    chosen = data.get("default_extractor")
+    evaluations = data.get("evaluations")
+    if isinstance(chosen, str):
+        return chosen
+    if not isinstance(evaluations, dict) or not evaluations:
+        return None
+    def when(name: str) -> str:
+        info = evaluations[name].get("info") if isinstance(evaluations[name], dict) else None
+        return str(info.get("time", "")) if isinstance(info, dict) else ""
+    return max(evaluations, key=when)
+
+
 def headline_scores(run_dir: Path) -> list[dict]:
-    """The KID and FID values of RUN/eval.json as [{key, label, value}], KID first (unbiased
-    at any sample size), for a card or a summary line."""
+    """The KID and FID values of RUN/eval.json from one extractor (headline_extractor) as
+    [{key, label, value}], KID first (unbiased at any sample size), for a card or a summary."""
     data = read_eval_json(run_dir)
     values, labels = data.get("metrics"), data.get("labels")
     if not isinstance(values, dict):
         return []
     labels = labels if isinstance(labels, dict) else {}
+    extractor = headline_extractor(data)
     out = []
     for name in ("kid", "fid"):
         for key, value in values.items():
-            if key.rpartition("_")[0] == name and isinstance(value, (int, float)) \
-                    and math.isfinite(value):
+            base, _, ext = key.rpartition("_")
+            if base == name and (extractor is None or ext == extractor) \
+                    and isinstance(value, (int, float)) and math.isfinite(value):
                 out.append({"key": key, "label": str(labels.get(key, key)), "value": float(value)})
     return out
 
@@ -232,6 +252,8 @@ def write_eval_json(run_dir: Path, result: EvalResult) -> Path:
     path = run_dir / "eval.json"
     data = read_eval_json(run_dir)
     data.setdefault("evaluations", {})[result.extractor] = asdict(result)
+    if result.info.get("chosen") == "default":
+        data["default_extractor"] = result.extractor  # what cards and summaries compare by
     data.setdefault("metrics", {}).update(result.keyed())
     data.setdefault("labels", {}).update(result.labels())
     return atomic.write_json(path, data)
@@ -252,7 +274,8 @@ def evaluate_run(run_dir: str | Path, config: EvalConfig, checkpoint: str = "las
     result = evaluate_images(dataset, fake, config, extractor)
     result.info = {"step": _last_step(Path(run.path)), "checkpoint": checkpoint,
                    "data": dataset.spec, "resolution": dataset.resolution,
-                   "time": time.strftime("%Y-%m-%d %H:%M:%S"), "metrics": list(config.metrics)}
+                   "time": time.strftime("%Y-%m-%d %H:%M:%S"), "metrics": list(config.metrics),
+                   "chosen": "default" if config.extractor == "auto" else "asked"}
     write_eval_json(Path(run.path), result)
     return result
 
