@@ -46,6 +46,7 @@ def runs(tmp_path: Path) -> Path:
                                     {"step": 60, "event": "restored the last checkpoint"}],
               lr=1e-2)
     write_run(tmp_path, "running", [losses(10)], age=0, lr=3e-4)
+    write_run(tmp_path, "blew-up-null", [losses(50), {**losses(60), "loss_d": None}], lr=2e-2)
     (tmp_path / "done" / "eval.json").write_text(json.dumps(
         {"metrics": {"fid_lite0": 40.0, "kid_lite0": 0.03, "precision_lite0": 0.6,
                      "recall_lite0": 0.4, "density_lite0": 0.9, "coverage_lite0": 0.7}}))
@@ -57,7 +58,7 @@ def test_status_column(runs: Path) -> None:
     assert table.headers[:2] == ["name", "status"]
     assert {r["name"]: r["status"] for r in table.rows} == {
         "done": "finished", "stopped-early": "interrupted", "blew-up": "diverged",
-        "running": "training"}
+        "blew-up-null": "diverged", "running": "training"}
 
 
 @pytest.mark.parametrize("width", [80, 100, 60])

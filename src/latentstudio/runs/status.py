@@ -25,12 +25,13 @@ def _mtime(path: Path) -> float:
 
 
 def _diverged(records: list[dict[str, Any]]) -> bool:
-    """The last logged losses are not finite (the trainer gives up after repeated NaN/inf)."""
+    """The last logged losses are not finite (the trainer gives up after repeated NaN/inf);
+    written as bare NaN by 0.1.0 and as null since."""
     for rec in reversed(records):
-        values = [v for k, v in rec.items() if k not in _BOOKKEEPING
-                  and isinstance(v, (int, float)) and not isinstance(v, bool)]
+        values = [v for k, v in rec.items() if k not in _BOOKKEEPING and
+                  (v is None or isinstance(v, (int, float)) and not isinstance(v, bool))]
         if values:  # skip event-only records (the trainer's restore notes)
-            return not all(math.isfinite(v) for v in values)
+            return not all(v is not None and math.isfinite(v) for v in values)
     return False
 
 
