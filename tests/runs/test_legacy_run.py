@@ -34,7 +34,8 @@ def pixels(path: Path) -> np.ndarray:
 def test_samples_match_what_0_1_0_drew(old_runs: Path, name: str, tmp_path: Path) -> None:
     assert json.loads((old_runs / name / "config.json").read_text())["latentstudio_version"] == "0.1.0"
     out = tmp_path / f"{name}.png"
-    assert main(["sample", str(old_runs / name), "--n", "4", "--seed", "3", "--out", str(out)]) == 0
+    assert main(["sample", str(old_runs / name), "--n", "4", "--seed", "3", "--size", "native",
+                 "--out", str(out)]) == 0
     assert np.abs(pixels(out) - pixels(old_runs / f"{name}_sample_seed3.png")).max() <= 1
 
 
