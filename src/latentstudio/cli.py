@@ -7,7 +7,9 @@ which adds its parser and sets `func` to a function taking the parsed namespace.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
+import re
 import sys
 
 from latentstudio import __version__
@@ -18,10 +20,28 @@ COMMAND_MODULES = ["train", "data", "serve", "models", "metrics", "explore", "es
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag on one line (exit 2) instead of usage plus error."""
+    """argparse that reports a bad flag on one line (exit 2) instead of usage plus error, with
+    the nearest command or flag when the mistake looks like a typo."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"latentstudio {self.prog.split(' ', 1)[-1]}: error: {message} (see --help)\n")
+        self.exit(2, f"{self.prog}: error: {message}{self.suggestion(message)} (see --help)\n")
+
+    def suggestion(self, message: str) -> str:
+        """'; did you mean ...?' for a mistyped command, choice or flag, else ''."""
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:
+            close = difflib.get_close_matches(m.group(1), re.findall(r"'([^']*)'", m.group(2)), 1)
+            return f"; did you mean {close[0]!r}?" if close else ""
+        m = re.match(r"unrecognized arguments: (.*)", message)
+        if not m:
+            return ""
+        flags = [f for a in self._actions for f in a.option_strings]
+        for word in m.group(1).split():
+            if word.startswith("-"):
+                close = difflib.get_close_matches(word.split("=", 1)[0], flags, 1)
+                if close:
+                    return f"; did you mean {close[0]}?"
+        return ""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,13 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(f"latentstudio.commands.{name}").register(sub)
+    parser.set_defaults(_commands=sub.choices)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors print one line on stderr and return 2."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # reported by the command's own parser, which knows its flags
+        command = args._commands.get(getattr(args, "command", None), parser)
+        command.error(f"unrecognized arguments: {' '.join(extras)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -77,7 +77,7 @@ def test_gif_loop_has_keyframes_times_steps_frames(dcgan_run: Path, tmp_path: Pa
     out = interpolate(dcgan_run, "3,17,42", tmp_path / "walk.gif", steps=4, loop=True, fps=10)
     with Image.open(out) as gif:
         assert gif.n_frames == 12
-        assert gif.size == (16, 16)
+        assert gif.size == (512, 512)  # enlarged for looking at (16 px x 32)
 
 
 def test_frames_folder_and_latent_file_keyframes(dcgan_run: Path, tmp_path: Path) -> None:
@@ -99,7 +99,7 @@ def test_mp4_through_imageio_ffmpeg(dcgan_run: Path, tmp_path: Path) -> None:
     meta = next(reader)
     frames = list(reader)
     assert len(frames) == 6
-    assert tuple(meta["size"]) == (256, 256)  # tiny frames are scaled up for players
+    assert tuple(meta["size"]) == (512, 512)  # tiny frames are scaled up for players
 
 
 def test_interpolate_errors(dcgan_run: Path, tmp_path: Path) -> None:

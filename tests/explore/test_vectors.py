@@ -179,7 +179,7 @@ def test_sample_add_and_truncation(dcgan_run: Path, tmp_path: Path) -> None:
     vec.save(tmp_path / "v.pt")
     z = run.latents(4, seed=0)
     out = sample_to(dcgan_run, tmp_path / "s.png", n=4, seed=0, nrow=4, truncation=0.5,
-                    add=[f"{tmp_path / 'v.pt'}:1.5", str(tmp_path / "v.pt")])
+                    add=[f"{tmp_path / 'v.pt'}:1.5", str(tmp_path / "v.pt")], size="native")
     expected = make_grid(run.generate(0.5 * z + 2.5 * vec.vector), nrow=4)
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(expected))
 

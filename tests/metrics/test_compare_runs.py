@@ -64,8 +64,8 @@ def test_rows_columns_and_corrupt_folders(runs: Path) -> None:
     assert d.error == "config.json is not valid JSON" and e.error == "no config.json"
     table = build_table(rows)
     assert table.differing == {"lr", "ema"}  # `out` differs too, but is not a hyper-parameter
-    assert table.headers[:9] == ["name", "model", "data", "res", "latent_dim", "batch_size", "lr",
-                                 "epochs", "ema"]
+    assert table.headers[:10] == ["name", "status", "model", "data", "res", "latent_dim",
+                                  "batch_size", "lr", "epochs", "ema"]
     assert table.headers.index("FID (lite0)") < table.headers.index("loss_d")
     assert table.headers[-1] == "note"
 
@@ -91,8 +91,9 @@ def test_sorting(runs: Path) -> None:
     assert names[:2] == ["b-big-lr", "a-small-lr"] and names[-2:] == ["d-corrupt", "e-no-config"]
     names = [r["name"] for r in build_table(rows, sort="step", reverse=True).rows]
     assert names[:3] == ["a-small-lr", "b-big-lr", "c-crashed"]
-    with pytest.raises(UserError, match="cannot sort by 'fid'"):
-        build_table(rows, sort="fid")
+    with pytest.raises(UserError, match="cannot sort by 'kid'"):
+        build_table(rows, sort="kid")  # no run has a KID value
+    assert build_table(rows, sort="fid").sorted_by == "fid_lite0"
 
 
 def test_missing_folder_and_single_run(tmp_path: Path) -> None:

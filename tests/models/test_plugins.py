@@ -139,7 +139,8 @@ def _train_resume_sample(run: Path, model: str, extra: list[str]) -> torch.Tenso
     assert main(["train", "--resume", str(run), "--epochs", "2"]) == 0
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     assert state["progress"]["epoch"] == 2
-    assert main(["sample", str(run), "--n", "4", "--seed", "1", "--out", str(run / "s.png")]) == 0
+    assert main(["sample", str(run), "--n", "4", "--seed", "1", "--size", "native",
+                 "--out", str(run / "s.png")]) == 0
     assert Image.open(run / "s.png").size == (2 * 18 + 2, 2 * 18 + 2)
     return load_run(run).sample(4, seed=1)
 

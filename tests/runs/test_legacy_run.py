@@ -34,7 +34,8 @@ def pixels(path: Path) -> np.ndarray:
 def test_samples_match_what_0_1_0_drew(old_runs: Path, name: str, tmp_path: Path) -> None:
     assert json.loads((old_runs / name / "config.json").read_text())["latentstudio_version"] == "0.1.0"
     out = tmp_path / f"{name}.png"
-    assert main(["sample", str(old_runs / name), "--n", "4", "--seed", "3", "--out", str(out)]) == 0
+    assert main(["sample", str(old_runs / name), "--n", "4", "--seed", "3", "--size", "native",
+                 "--out", str(out)]) == 0
     assert np.abs(pixels(out) - pixels(old_runs / f"{name}_sample_seed3.png")).max() <= 1
 
 
@@ -71,7 +72,7 @@ def test_listed_by_runs_and_the_gallery(old_runs: Path, capsys: pytest.CaptureFi
     assert "gan_ema" in table and "vae" in table
     client = TestClient(create_app(old_runs))
     listed = {r["name"]: r for r in client.get("/api/runs").json()["runs"]}
-    assert listed["gan_ema"]["status"] == "ready" and listed["vae"]["kind"] == "vae"
+    assert listed["gan_ema"]["status"] == "finished" and listed["vae"]["kind"] == "vae"
     detail = client.get("/api/runs/vae").json()
     assert detail["grids"]
     assert detail["layout"]["kinds"][:6] == ["real", "real", "recon", "recon", "sample", "sample"]

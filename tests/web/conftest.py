@@ -46,6 +46,12 @@ def trained_run(tiny_run: Callable[..., Path]) -> Path:
                     preview_count=16)
 
 
+@pytest.fixture(scope="session")
+def vae_run(tiny_run: Callable[..., Path]) -> Path:
+    """A convolutional VAE run: 32 px, 16 previews, so its grid has real / recon / sample rows."""
+    return tiny_run("vae-conv", name="vae", batch_size=32, latent_dim=8, preview_count=16)
+
+
 @pytest.fixture
 def runs_root(tmp_path: Path, trained_run: Path) -> Path:
     """A runs folder holding a private copy of the trained run (tests may star into it)."""

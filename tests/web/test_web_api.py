@@ -39,7 +39,7 @@ class TestRuns:
     def test_runs_page_lists_the_run_with_its_settings_and_thumbnail(self, client):
         data = client.get("/api/runs").json()
         (run,) = data["runs"]
-        assert run["name"] == RUN and run["status"] == "ready" and run["problems"] == []
+        assert run["name"] == RUN and run["status"] == "finished" and run["problems"] == []
         assert (run["model"], run["data"], run["resolution"]) == ("dcgan", "shapes:128", 32)
         assert run["step"] == run["total_steps"] == 12
         assert {"loss_d", "loss_g"} <= set(run["metrics"])
@@ -55,7 +55,7 @@ class TestRuns:
         assert steps == [2, 4, 6, 8, 10, 12]
         assert d["config"]["width"] == 8 and d["model_config"]["latent_dim"] == 32
         assert d["layout"] == {"per_row": 4, "cell": 32, "padding": 2, "count": 16,
-                               "kinds": ["sample"] * 16}
+                               "kinds": ["sample"] * 16, "rows": ["sample"] * 4}
 
     def test_index_and_static_files_are_served(self, client):
         page = client.get("/")
@@ -79,7 +79,7 @@ class TestRuns:
         old = time.time() - 3600
         for p in [run, run / "metrics.jsonl", run / "checkpoints" / "last.pt", *run.glob("samples/*")]:
             os.utime(p, (old, old))
-        assert client.get("/api/runs").json()["runs"][0]["status"] == "stopped"
+        assert client.get("/api/runs").json()["runs"][0]["status"] == "interrupted"
 
 
 class TestDamagedRuns:
@@ -110,7 +110,7 @@ class TestDamagedRuns:
     def test_listing_shows_each_state_and_still_lists_good_runs(self, client, damaged):
         runs = {r["name"]: r for r in client.get("/api/runs").json()["runs"]}
         assert set(runs) == {RUN, "half-written", "just-started", "bad-checkpoint", "empty", "odd-config"}
-        assert runs[RUN]["status"] == "ready"
+        assert runs[RUN]["status"] == "finished"
         assert runs["half-written"]["status"] == "damaged"
         assert "config.json" in runs["half-written"]["problems"][0]
         assert runs["empty"]["status"] == "damaged"

@@ -75,7 +75,7 @@ def test_browse_star_reload_and_play(live_server, runs_root, shots):
             page.goto(live_server + "/")
             card = page.locator(f'.card[data-run="{RUN}"]')
             expect(card).to_be_visible()
-            expect(card.locator(".badge")).to_have_text("ready")
+            expect(card.locator(".badge")).to_have_text("finished")
             page.screenshot(path=str(shots / "01-runs.png"), full_page=True)
 
             # Run page: grids, samples and the play image load

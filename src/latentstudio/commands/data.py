@@ -17,7 +17,8 @@ def _add_decode_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resolution", type=int, default=32, metavar="PX",
                    help=f"square size in pixels (default 32; usual: {', '.join(map(str, RESOLUTIONS))})")
     p.add_argument("--channels", type=int, choices=(1, 3), default=None,
-                   help="1 (grey) or 3 (colour); default: the source's own (3 for folders)")
+                   help="1 (grey) or 3 (colour); default: the source's own (a folder is 1 "
+                        "when every image in it is grayscale, else 3)")
     p.add_argument("--fit", choices=("crop", "pad"), default="crop",
                    help="non-square images: centre-crop the short side (default) or pad to a square")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="use at most N images")

@@ -10,6 +10,20 @@ from latentstudio.commands import positive_int as _positive
 from latentstudio.errors import UserError
 
 
+def size_arg(text: str) -> int | str:
+    """--size: a positive number of pixels, or 'native'."""
+    if text == "native":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size: give pixels (e.g. 512) "
+                                         "or 'native'") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"--size must be positive or 'native', not {value}")
+    return value
+
+
 def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run folder")
     p.add_argument("--checkpoint", default="last", help="last or best [default: last]")
@@ -120,8 +134,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loop", action="store_true", help="return to the first keyframe, seamlessly")
     p.add_argument("--fps", type=positive_float, default=24, help="frames per second [default: 24]")
     p.add_argument("--out", default="walk.gif", help="walk.gif, walk.mp4 or frames/ [default: walk.gif]")
-    p.add_argument("--size", type=_positive, metavar="PX",
-                   help="frame size in pixels (CPPN runs render at it; others are scaled up)")
+    p.add_argument("--size", type=size_arg, metavar="PX",
+                   help="frame size in pixels, or 'native' for the model's own pixels (CPPN "
+                        "runs render at it; others are enlarged, sharp) [default: at least "
+                        "512 for .gif/.mp4, native for frames/]")
     p.add_argument("--class", dest="class_", help="class of seed keyframes (conditional models)")
     p.add_argument("--truncation", type=non_negative_float, metavar="PSI", help="pull latents towards the mean")
     p.set_defaults(func=cmd_interpolate)

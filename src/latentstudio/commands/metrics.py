@@ -9,9 +9,10 @@ from latentstudio.commands import non_negative_int
 from latentstudio.commands import positive_int as _positive
 from latentstudio.errors import UserError
 
-EXTRACTOR_HELP = ("feature network: lite0 (default, offline ImageNet EfficientNet-Lite0), "
+EXTRACTOR_HELP = ("feature network: auto (default: domain for images of 32 px or less and for "
+                  "grayscale data, else lite0), lite0 (offline ImageNet EfficientNet-Lite0), "
                   "inception (pytorch-fid weights, comparable with papers) or domain (small CNN "
-                  "trained on your data, for tiny grayscale domains)")
+                  "trained on your data, cached per dataset)")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -49,19 +50,27 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"no runs in {args.dir} (run folders hold a config.json)", file=sys.stderr)
         return 0
     table = compare.build_table(runs, sort=args.sort, reverse=args.reverse)
+    if args.sort and table.sorted_by != args.sort:
+        print(f"sorted by {table.sorted_by} (runs without it are listed last)", file=sys.stderr)
     if args.csv:
         sys.stdout.write(compare.to_csv(table))
     elif args.markdown:
         sys.stdout.write(compare.to_markdown(table))
     else:
+        import os
+        import shutil
+
         color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-        sys.stdout.write(compare.to_terminal(table, color=color))
+        width = args.width
+        if width is None and (sys.stdout.isatty() or "COLUMNS" in os.environ):
+            width = shutil.get_terminal_size().columns  # a file or pipe gets every column
+        sys.stdout.write(compare.to_terminal(table, color=color, width=width))
     return 0
 
 
 def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run folder")
-    p.add_argument("--extractor", default="lite0", help=EXTRACTOR_HELP)
+    p.add_argument("--extractor", default="auto", help=EXTRACTOR_HELP)
     p.add_argument("--weights", metavar="PATH",
                    help="weights file for the extractor (inception: pt_inception-2015-12-05-"
                         "6726825d.pth; default: downloaded once into the cache)")
@@ -78,12 +87,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Sample N images from a run and compare them with its training data in a\n"
                     "network's feature space; print a table and write RUN/eval.json. Values are\n"
                     "labelled with the extractor, e.g. 'FID (lite0)'. Real-data features are\n"
-                    "cached, so a second eval is faster. The memorisation score (share of samples\n"
-                    "much closer to a training image than training images are to each other) is\n"
-                    "always included.",
+                    "cached, so a second eval is faster. With fewer than 1000 real images FID is\n"
+                    "strongly biased, so KID leads the table. The memorisation score (share of\n"
+                    "samples much closer to a training image than training images are to each\n"
+                    "other) is always included.",
         epilog="examples:\n"
                "  latentstudio eval runs/demo --metrics fid,kid,pr --n 10000\n"
-               "  latentstudio eval runs/demo --n 2000            # quicker on a CPU\n"
+               "  latentstudio eval runs/demo --n 500             # a quick look\n"
                "  latentstudio eval runs/mnist --extractor domain\n"
                "  latentstudio eval runs/demo --extractor inception --weights pt_inception.pth",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -92,9 +102,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics", default="fid,kid,pr,dc",
                    help="comma list of fid, kid, pr (precision/recall), dc (density/coverage), "
                         "mem (memorisation) [default: fid,kid,pr,dc]")
-    p.add_argument("--n", type=_positive, default=10000,
-                   help="generated images, and real images (at most the dataset) [default: 10000; "
-                        "lite0 runs ~15-30 images/s on a laptop CPU, so try 2000 there]")
+    p.add_argument("--n", type=_positive, default=None,
+                   help="generated images, and real images (at most the dataset) [default: as "
+                        "many as the real images, at least 200, at most 2000 on a CPU and 10000 "
+                        "on a GPU; lite0 embeds ~15-30 images/s on a laptop CPU]")
     p.add_argument("--batch-size", type=_positive, default=64,
                    help="images per feature batch [default: 64]")
     p.set_defaults(func=cmd_eval)
@@ -129,10 +140,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("dir", nargs="?", default="runs", help="folder of runs [default: ./runs]")
     p.add_argument("--sort", metavar="KEY",
-                   help="column to sort by: name, model, lr, step, wall, fid_lite0, ...")
+                   help="column to sort by: name, model, lr, step, wall, fid_domain, ...; a "
+                        "plain fid or kid picks the extractor most runs were scored with")
     p.add_argument("--reverse", action="store_true", help="sort descending")
     p.add_argument("--csv", action="store_true", help="print CSV")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.add_argument("--width", type=_positive, metavar="COLUMNS",
+                   help="fit the table in this many columns [default: the terminal's width; "
+                        "all columns when writing to a file]")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                    help="colour the differing settings (auto: when printing to a terminal)")
     p.set_defaults(func=cmd_runs)

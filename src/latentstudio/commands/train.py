@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from latentstudio.commands import positive_int as _positive
+from latentstudio.commands.explore import size_arg
 from latentstudio.errors import UserError
 
 HELP = {
@@ -280,7 +281,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     written = sample_to(args.run, args.out, n=args.n, seed=args.seed, class_=args.class_,
                         checkpoint=args.checkpoint, device=args.device, nrow=args.nrow,
-                        truncation=args.truncation, add=args.add)
+                        truncation=args.truncation, add=args.add, size=args.size)
     print(f"wrote {written}")
     return 0
 
@@ -329,6 +330,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="samples.png", help="grid .png, or a folder/ for single images")
     p.add_argument("--class", dest="class_", help="class name or index (conditional models)")
     p.add_argument("--nrow", type=_positive, help="images per grid row")
+    p.add_argument("--size", type=size_arg, metavar="PX",
+                   help="longer side of the grid in pixels, enlarged sharply [default: 512], or "
+                        "of each single image [default: native]; 'native' keeps the raw pixels")
     p.add_argument("--truncation", type=float, metavar="PSI",
                    help="pull latents towards the mean: 1 = unchanged, 0.7 = safer, less varied")
     p.add_argument("--add", action="append", default=[], metavar="VEC.pt[:STRENGTH]",

@@ -196,10 +196,30 @@ def _decode_all(root: Path, files: list[Path], decode: Callable[[Path], np.ndarr
     return kept, (out[:len(kept)] if out is not None else np.empty((0,), np.uint8)), skipped
 
 
-def load_folder_images(path: str | os.PathLike, resolution: int = 32, channels: int = 3,
+GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", *_HIGH_BIT_MODES})
+
+
+def folder_channels(root: Path, files: list[Path]) -> int:
+    """1 when every image is grayscale (by its mode: 1, L, LA, 16-bit...), else 3.
+
+    Reads headers only; stops at the first colour image. Unreadable files are left to the
+    decoder, which skips and reports them.
+    """
+    for rel in files:
+        try:
+            with Image.open(root / rel) as img:
+                if img.mode not in GRAY_MODES:
+                    return 3
+        except Exception:  # Pillow raises many types for damaged files; the decoder reports them
+            continue
+    return 1
+
+
+def load_folder_images(path: str | os.PathLike, resolution: int = 32, channels: int | None = 3,
                        fit: Literal["crop", "pad"] = "crop", limit: int | None = None,
                        progress: bool = True) -> ImageSet:
-    """All readable images under `path` as an ImageSet, labelled by first-level subfolder."""
+    """All readable images under `path` as an ImageSet, labelled by first-level subfolder;
+    `channels=None` takes the folder's own (1 when every image is grayscale, else 3)."""
     root = Path(path).expanduser()
     if not root.exists():
         raise UserError(f"{root} does not exist: give a folder of images, e.g. folder:~/photos")
@@ -210,6 +230,11 @@ def load_folder_images(path: str | os.PathLike, resolution: int = 32, channels: 
         exts = ", ".join(sorted(IMAGE_EXTENSIONS))
         raise UserError(f"{root} holds no image files ({exts}; hidden files are ignored): "
                         f"put images there or point to the folder that has them")
+    if channels is None:
+        channels = folder_channels(root, files)
+        if channels == 1:
+            print(f"note: every image in {root} is grayscale: loading 1 channel "
+                  "(--channels 3 for colour)", file=sys.stderr)
 
     def decode(file: Path) -> np.ndarray:
         return decode_image(file, resolution, channels, fit)
@@ -242,5 +267,5 @@ def load_folder(arg: str, opts: DataOptions) -> ImageSet:
     """`folder:PATH` or a plain directory path."""
     if not arg:
         raise UserError("folder: needs a path, e.g. folder:~/photos")
-    return load_folder_images(arg, opts.resolution, opts.channels or 3, opts.fit, opts.limit,
+    return load_folder_images(arg, opts.resolution, opts.channels, opts.fit, opts.limit,
                               opts.progress)

@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 
 from latentstudio.errors import UserError
-from latentstudio.images import save_gif, save_png, to_pil
+from latentstudio.images import VIEW_SIDE, enlarge, save_gif, save_png, to_pil
 
 VIDEO_SUFFIXES = (".mp4",)
 ANIMATION_SUFFIXES = (".gif", *VIDEO_SUFFIXES)
-MIN_VIDEO_SIDE = 256  # players blur or refuse tiny videos; 32 px frames are scaled up
+MIN_VIDEO_SIDE = VIEW_SIDE  # players blur or refuse tiny videos; 32 px frames are scaled up
 
 
 def output_kind(out: str | os.PathLike) -> str:
@@ -28,21 +28,28 @@ def output_kind(out: str | os.PathLike) -> str:
     raise UserError(f"--out {out}: use a .gif or .mp4 file, or a folder/ for one PNG per frame")
 
 
-def frame_size(native: int, kind: str, size: int | None) -> int:
-    """The side of written frames: --size when given; MP4s are at least 256 px, a multiple of 16."""
-    if size is not None:
-        side = size
-    elif kind == "mp4":
-        side = max(native, MIN_VIDEO_SIDE)
+def frame_size(native: int, kind: str, size: int | str | None) -> int:
+    """The side of written frames: --size when given ("native": the model's pixels); GIFs and
+    MP4s are at least VIEW_SIDE (a whole multiple of the native side); a folder of PNG frames
+    keeps the native pixels. MP4 sides are a multiple of 16."""
+    if size == "native":
+        side = native
+    elif size is not None:
+        side = int(size)
+    elif kind in ("mp4", "gif"):
+        side = native * -(-VIEW_SIDE // native) if native < VIEW_SIDE else native
     else:
         return native
     return -(-side // 16) * 16 if kind == "mp4" else side
 
 
 def to_frames(images: torch.Tensor, side: int) -> list[Image.Image]:
-    """Images in [-1, 1] (F, C, H, W) as PIL frames of side x side (Lanczos when resized)."""
+    """Images in [-1, 1] (F, C, H, W) as PIL frames of side x side (images.enlarge when larger,
+    Lanczos when smaller)."""
     frames = [to_pil(img) for img in images]
-    if frames and frames[0].size != (side, side):
+    if frames and frames[0].width < side:
+        frames = [enlarge(f, side, exact=True) for f in frames]
+    elif frames and frames[0].size != (side, side):
         frames = [f.resize((side, side), Image.LANCZOS) for f in frames]
     return frames
 
@@ -71,8 +78,8 @@ def _write_video(frames: list[Image.Image], out: Path, fps: float) -> None:
     try:
         import imageio_ffmpeg
     except ImportError:
-        raise UserError("writing MP4 needs imageio-ffmpeg: pip install 'latentstudio[video]', "
-                        "or write a .gif instead") from None
+        raise UserError("writing MP4 needs imageio-ffmpeg (a latentstudio dependency that is "
+                        "missing here): pip install imageio-ffmpeg, or write a .gif instead") from None
     w, h = frames[0].size
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)

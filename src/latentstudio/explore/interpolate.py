@@ -103,26 +103,27 @@ def walk_images(run: Run, keyframes: list[Keyframe], steps: int, mode: Mode = "s
 def interpolate(run_path: str | os.PathLike, keys: str | list[str], out: str | os.PathLike,
                 steps: int = 60, mode: Mode = "slerp", loop: bool = False, fps: float = 24,
                 class_: int | str | None = None, truncation: float | None = None,
-                size: int | None = None, checkpoint: str = "last", device: str = "cpu") -> Path:
+                size: int | str | None = None, checkpoint: str = "last", device: str = "cpu") -> Path:
     """Render a walk through keyframes (seeds, latent .pt files, images to project) to `out`
     (.gif, .mp4, or a folder of PNG frames); returns `out`."""
     kind = output_kind(out)
     check_output(out, (".gif", ".mp4"), folder_ok=True)
     if fps <= 0:
         raise UserError(f"--fps must be positive, got {fps}")
-    if size is not None and size <= 0:
-        raise UserError(f"--size must be positive, got {size}")
+    if isinstance(size, int) and size <= 0:
+        raise UserError(f"--size must be positive or 'native', got {size}")
     if steps <= 0:
         raise UserError(f"--steps must be positive, got {steps}")
     check_truncation(truncation)
     keys = split_keys(keys) if isinstance(keys, str) else list(keys)
     if len(keys) < 2:
         raise UserError("a walk needs at least two keyframes, like --seeds 3,17")
-    check_length(frame_count(len(keys), steps, loop), size)
+    check_length(frame_count(len(keys), steps, loop), size if isinstance(size, int) else None)
     run = load_run(run_path, device=device, checkpoint=checkpoint)
     native = run.model_config.resolution  # frames are rendered at it, then resized
     check_length(frame_count(len(keys), steps, loop), max(native, frame_size(native, kind, size)))
     keyframes = resolve_keys(run, keys, class_)
-    images = walk_images(run, keyframes, steps, mode, loop, truncation, size)
+    images = walk_images(run, keyframes, steps, mode, loop, truncation,
+                         size if isinstance(size, int) else None)
     side = frame_size(images.shape[-1], kind, size)
     return write_animation(to_frames(images, side), out, fps)

@@ -88,7 +88,13 @@ def latent_map(run_path: str | os.PathLike, out: str | os.PathLike, n: int = 200
     z = torch.from_numpy(centre + uv @ axes).float()
     decoded = run.generate(z, run.labels_for(len(z), 0) if run.model_config.num_classes else None)
     pca = mu.shape[1] > 2
-    _plot_scatter(coords, labels, images.class_names, scatter_path, pca)
+    source = data or cfg.data
+    # Only a procedural source gives images the model never saw (the seed above); any other
+    # source, a folder included, hands back training images: say which, not "test data".
+    seen = "fresh" if source.partition(":")[0] == "shapes" else (
+        "training" if source == cfg.data else "")
+    title = f"Encoded {seen + ' ' if seen else ''}images ({len(coords)} from {source})"
+    _plot_scatter(coords, labels, images.class_names, scatter_path, pca, title)
     _plot_manifold(decoded, grid, q, manifold_path, pca)
     return LatentMap(coords, labels, scatter_path, manifold_path, pca)
 
@@ -97,13 +103,14 @@ def _axis_names(pca: bool) -> tuple[str, str]:
     return ("PC 1 (std units)", "PC 2 (std units)") if pca else ("z[0]", "z[1]")
 
 
-def _save(fig: Figure, path: Path, points: int | None = None) -> None:
+def _save(fig: Figure, path: Path, points: int | None = None, title: str | None = None) -> None:
     import io
 
     from latentstudio import atomic
 
     buf = io.BytesIO()
     meta = {"Software": "latentstudio"} | ({"Points": str(points)} if points is not None else {})
+    meta |= {"Title": title} if title else {}
     fig.savefig(buf, format="png", dpi=100, metadata=meta)
     try:
         atomic.write_bytes(path, buf.getvalue())
@@ -112,7 +119,7 @@ def _save(fig: Figure, path: Path, points: int | None = None) -> None:
 
 
 def _plot_scatter(coords: np.ndarray, labels: np.ndarray | None, names: list[str], path: Path,
-                  pca: bool) -> None:
+                  pca: bool, title: str) -> None:
     import matplotlib
     from matplotlib.figure import Figure
 
@@ -129,9 +136,9 @@ def _plot_scatter(coords: np.ndarray, labels: np.ndarray | None, names: list[str
                        label=name)
         ax.legend(markerscale=3, fontsize=8, loc="best")
     x, y = _axis_names(pca)
-    ax.set(xlabel=x, ylabel=y, title=f"Encoded test data ({len(coords)} images)")
+    ax.set(xlabel=x, ylabel=y, title=title)
     fig.tight_layout()
-    _save(fig, path, points=len(coords))
+    _save(fig, path, points=len(coords), title=title)
 
 
 def _plot_manifold(decoded: torch.Tensor, grid: int, q: np.ndarray, path: Path, pca: bool) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from latentstudio.errors import UserError
 from latentstudio.explore.latents import truncate
 from latentstudio.explore.vectors import generate, load_vector, parse_add
-from latentstudio.images import make_grid, save_png, to_pil
+from latentstudio.images import VIEW_SIDE, enlarge, make_grid, save_png, to_pil
 from latentstudio.runs import load_run
 
 MAX_SAMPLES = 10_000  # per call into a folder: enough for a sheet or a metric, never hours of work
@@ -40,12 +40,16 @@ def check_count(n: int, grid: bool) -> None:
 def sample_to(run: str | os.PathLike, out: str | os.PathLike, n: int = 64, seed: int = 0,
               class_: str | int | None = None, checkpoint: str = "last", device: str = "cpu",
               nrow: int | None = None, truncation: float | None = None,
-              add: Sequence[str] = ()) -> Path:
+              add: Sequence[str] = (), size: int | str | None = None) -> Path:
     """Generate n images and write a grid PNG (`out` ends in .png) or one PNG each into a folder.
 
     `truncation` psi pulls the latents towards the mean (psi * z); each `add` entry
-    "vec.pt[:STRENGTH]" adds a concept vector to every latent.
+    "vec.pt[:STRENGTH]" adds a concept vector to every latent. `size`: the longer side of the
+    grid (default VIEW_SIDE, enlarged only) or of each single image (default: native pixels);
+    "native" keeps the model's own pixels.
     """
+    if isinstance(size, int) and size <= 0:
+        raise UserError(f"--size must be positive or 'native', got {size}")
     out = Path(out)
     as_folder = str(out).endswith(("/", os.sep)) or out.is_dir() or not out.suffix
     check_count(n, grid=not as_folder)
@@ -59,13 +63,16 @@ def sample_to(run: str | os.PathLike, out: str | os.PathLike, n: int = 64, seed:
     try:
         if as_folder:
             out.mkdir(parents=True, exist_ok=True)
+            side = size if isinstance(size, int) else None  # singles: raw pixels unless asked
             for start in range(0, n, BATCH):
                 part = slice(start, start + BATCH)
                 batch = generate(loaded, z[part], None if labels is None else labels[part], vectors)
                 for i, img in enumerate(batch, start):
-                    save_png(to_pil(img), out / f"seed{seed}_{i:04d}.png")
+                    save_png(enlarge(to_pil(img), side, exact=True), out / f"seed{seed}_{i:04d}.png")
         else:
-            save_png(make_grid(generate(loaded, z, labels, vectors), nrow=nrow), out)
+            side = None if size == "native" else size if isinstance(size, int) else VIEW_SIDE
+            images = generate(loaded, z, labels, vectors)
+            save_png(enlarge(make_grid(images, nrow=nrow), side, exact=isinstance(size, int)), out)
     except OSError as e:
         raise UserError(f"cannot write {out}: {e.strerror or e}") from None
     return out

@@ -12,15 +12,15 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from latentstudio.errors import UserError
-from latentstudio.metrics.evaluate import DISPLAY_NAMES, PIXEL_VALUES, metric_label
+from latentstudio.metrics.evaluate import DISPLAY_NAMES, PIXEL_VALUES, metric_label, read_eval_json
 from latentstudio.metrics.extractors import EXTRACTORS
 from latentstudio.runs import read_metrics
+from latentstudio.runs.status import run_status
 
 FIXED = ["model", "data", "resolution"]
 KEY_HYPERPARAMS = ["latent_dim", "batch_size", "lr", "epochs"]
@@ -42,6 +42,7 @@ class RunRow:
     metrics: dict[str, float] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    status: str | None = None
 
 
 def looks_like_run(path: Path) -> bool:
@@ -49,7 +50,7 @@ def looks_like_run(path: Path) -> bool:
     return any((path / f).exists() for f in ("config.json", "metrics.jsonl", "checkpoints"))
 
 
-def _read_log(run_dir: Path, row: RunRow) -> None:
+def _read_log(run_dir: Path, row: RunRow) -> list[dict[str, Any]]:
     """Latest value of every logged number, last step, and wall time from metrics.jsonl."""
     records, _ = read_metrics(run_dir)
     for entry in records:
@@ -60,6 +61,7 @@ def _read_log(run_dir: Path, row: RunRow) -> None:
             if key not in LOG_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool):
                 # `eval/fid_lite0` from --eval-every and `fid_lite0` from eval.json: one column.
                 row.metrics[key.removeprefix("eval/")] = float(value)
+    return records
 
 
 def read_run(path: Path, name: str | None = None) -> RunRow:
@@ -81,12 +83,11 @@ def read_run(path: Path, name: str | None = None) -> RunRow:
         row.error = "config.json holds no settings"
         return row
     row.config = config
-    _read_log(path, row)
+    row.status = run_status(path, meta, _read_log(path, row))
     try:
-        evals = json.loads((path / "eval.json").read_text())
-        row.metrics.update({k: float(v) for k, v in evals.get("metrics", {}).items()})
-    except (OSError, ValueError, AttributeError, TypeError):
-        pass  # no evaluation yet (or a broken one): the log's values still show
+        row.metrics.update({k: float(v) for k, v in read_eval_json(path).get("metrics", {}).items()})
+    except (ValueError, AttributeError, TypeError):
+        pass  # a broken evaluation: the log's values still show
     row.labels = {k: _label(k) for k in row.metrics}
     return row
 
@@ -152,6 +153,7 @@ class Table:
     rows: list[dict[str, Any]]
     differing: set[str]
     settings: set[str] = field(default_factory=set)
+    sorted_by: str | None = None
 
     def text(self, row: dict[str, Any], key: str) -> str:
         """A cell as shown: durations readable, unset settings as '-'."""
@@ -182,8 +184,8 @@ def build_table(runs: list[RunRow], sort: str | None = None, reverse: bool = Fal
     hyper += [k for k in config_keys if k in differing and k not in hyper and k not in FIXED]
     metric_keys = sorted({k for r in good for k in r.metrics}, key=_metric_order)
     labels = {k: v for r in good for k, v in r.labels.items()}
-    keys = ["name", *FIXED, *hyper, "step", "wall", *metric_keys]
-    headers = ["name", "model", "data", "res", *hyper, "step", "wall",
+    keys = ["name", "status", *FIXED, *hyper, "step", "wall", *metric_keys]
+    headers = ["name", "status", "model", "data", "res", *hyper, "step", "wall",
                *[labels.get(k, k) for k in metric_keys]]
     if any(r.error for r in runs):
         keys.append("note")
@@ -192,12 +194,14 @@ def build_table(runs: list[RunRow], sort: str | None = None, reverse: bool = Fal
     for r in runs:
         cells: dict[str, Any] = {"name": r.name}
         if r.error:
-            cells["note"] = f"corrupt: {r.error}"
+            cells.update(note=f"corrupt: {r.error}", status="damaged")
         else:
             cells.update({k: r.config.get(k) for k in FIXED + hyper})
             cells.update(r.metrics)
-            cells.update(step=r.steps, wall=r.wall_seconds)
+            cells.update(step=r.steps, wall=r.wall_seconds, status=r.status)
         rows.append(cells)
+    if sort and sort not in keys and sort in DISPLAY_NAMES:
+        sort = _common_key(sort, keys, rows)
     if sort:
         if sort not in keys:
             raise UserError(f"cannot sort by {sort!r}: use one of {', '.join(keys)}")
@@ -207,7 +211,17 @@ def build_table(runs: list[RunRow], sort: str | None = None, reverse: bool = Fal
         numeric = all(isinstance(c[sort], (int, float)) for c in present)
         present.sort(key=lambda c: c[sort] if numeric else str(c[sort]), reverse=reverse)
         rows = present + missing
-    return Table(keys, headers, rows, differing, set(FIXED + hyper))
+    return Table(keys, headers, rows, differing, set(FIXED + hyper), sort)
+
+
+def _common_key(name: str, keys: list[str], rows: list[dict[str, Any]]) -> str:
+    """`fid` -> the `fid_EXTRACTOR` column most runs have: scores from different extractors are
+    on different scales, so runs are only ever ordered by one of them."""
+    candidates = [k for k in keys if k.rpartition("_")[0] == name]
+    if not candidates:
+        raise UserError(f"cannot sort by {name!r}: no run has a {DISPLAY_NAMES[name]} value yet "
+                        "(run `latentstudio eval RUN` first)")
+    return max(candidates, key=lambda k: sum(r.get(k) is not None for r in rows))
 
 
 def to_csv(table: Table) -> str:
@@ -231,29 +245,72 @@ def to_markdown(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_terminal(table: Table, color: bool = False) -> str:
-    """An aligned text table; differing hyper-parameters in yellow (`color`) or marked `*`."""
+MAX_CELL = 28  # longer cells (folder paths) are shortened in the terminal table
+# Never hidden to fit the terminal: what a row is and how it stands.
+ESSENTIAL = {"name", "status", "model", "step", "note"}
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else "…" + text[-(width - 1):]
+
+
+def _drop_order(table: Table) -> list[str]:
+    """Columns to hide first when the table is too wide: losses, settings that are the same for
+    every run, wall time, secondary evaluations, data, resolution, differing settings, FID/KID."""
+    evals = [k for k in table.keys if k in PIXEL_VALUES or k.rpartition("_")[0] in DISPLAY_NAMES]
+    main = [k for k in evals if k.rpartition("_")[0] in ("fid", "kid")]
+    losses = [k for k in table.keys if k not in table.settings and k not in evals
+              and k not in ESSENTIAL and k != "wall"]
+    same = [k for k in table.settings if k not in table.differing and k not in FIXED]
+    differing = [k for k in table.settings if k in table.differing and k not in FIXED]
+    order = (losses[::-1] + same + ["wall"] + [k for k in evals[::-1] if k not in main]
+             + ["data", "resolution"] + differing + main[::-1])
+    return [k for k in order if k in table.keys and k not in ESSENTIAL]
+
+
+def to_terminal(table: Table, color: bool = False, width: int | None = None) -> str:
+    """An aligned text table; differing hyper-parameters in yellow (`color`) or marked `*`.
+
+    With `width` (the terminal's columns) long cells are shortened and the least telling
+    columns hidden until the table fits; a last line names the hidden ones.
+    """
     marker = "" if color else "*"
     texts = []
     for row in table.rows:
         cells = []
         for k in table.keys:
             text = table.text(row, k)
+            if width is not None and k != "note":
+                text = _shorten(text, MAX_CELL)
             cells.append(text + marker if k in table.differing and text else text)
         texts.append(cells)
     widths = [max([len(h)] + [len(t[i]) for t in texts]) for i, h in enumerate(table.headers)]
+    shown = list(range(len(table.keys)))
+    hidden: list[str] = []
+    if width is not None:
+        for key in _drop_order(table):
+            if sum(widths[i] + 2 for i in shown) - 2 <= width:
+                break
+            i = table.keys.index(key)
+            shown.remove(i)
+            hidden.append(table.headers[i])
 
-    def line(cells: Iterable[str], keys: list[str] | None = None) -> str:
+    def line(cells: list[str], keys: list[str] | None = None) -> str:
         out = []
-        for i, text in enumerate(cells):
+        for i in shown:
+            text = cells[i]
             padded = text.ljust(widths[i])
             if color and keys and keys[i] in table.differing and text:
                 padded = f"\033[1;33m{padded}\033[0m"
             out.append(padded)
         return "  ".join(out).rstrip()
 
-    lines = [line(table.headers), line("-" * w for w in widths)]
+    lines = [line(table.headers), line(["-" * w for w in widths])]
     lines += [line(t, table.keys) for t in texts]
-    if table.differing and not color:
+    if table.differing and not color and any(table.keys[i] in table.differing for i in shown):
         lines.append("* differs between these runs")
+    if hidden:
+        names = ", ".join(hidden[:4]) + (", …" if len(hidden) > 4 else "")
+        lines.append(f"{len(hidden)} columns hidden to fit {width} ({names}): "
+                     "--csv, --markdown or a larger --width show all")
     return "\n".join(lines) + "\n"

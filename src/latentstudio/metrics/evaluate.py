@@ -8,10 +8,12 @@ label ("FID (lite0)"), so a lite0 number is never mistaken for an Inception FID.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,12 +21,20 @@ import torch
 from latentstudio import atomic
 from latentstudio.data.base import ImageSet
 from latentstudio.errors import UserError
-from latentstudio.metrics.extractors import Extractor, build_extractor, extract_features
+from latentstudio.metrics.extractors import (
+    SMALL_IMAGES,
+    Extractor,
+    build_extractor,
+    extract_features,
+)
 from latentstudio.metrics.fid import frechet_distance_from_stats, gaussian_stats
 from latentstudio.metrics.kid import kernel_distance
 from latentstudio.metrics.memorisation import memorisation_score, pixel_vectors
 from latentstudio.metrics.precision_recall import density_coverage, precision_recall
 from latentstudio.metrics.stats import RealFeatures, real_features
+
+if TYPE_CHECKING:
+    from latentstudio.runs import Run
 
 DISPLAY_NAMES = {
     "fid": "FID", "kid": "KID", "kid_std": "KID std", "precision": "precision",
@@ -34,10 +44,15 @@ DISPLAY_NAMES = {
 }
 PIXEL_VALUES = {"memorisation_px"}  # computed on pixels: the same whatever the extractor
 LOWER_IS_BETTER = {"fid", "kid", "kid_std", "memorisation", "memorisation_px"}
-# At this size and below, ImageNet networks see images upscaled 7x or more and their features
-# mostly measure pixel texture: on 32 px `shapes`, faint noise (std 6/255) on real images raised
-# FID (lite0) from 4 to 95, more than recolouring every image did (40).
-SMALL_IMAGES = 32
+# Below this many real images FID's bias (it grows like 1/N) swamps differences between runs;
+# KID is unbiased at any N, so it leads the report there.
+SMALL_REAL_SET = 1000
+# Default sample counts when --n is not given: enough for stable numbers where features are
+# fast (a GPU), affordable on a CPU (lite0 embeds ~15-30 images/s on a laptop core).
+DEFAULT_N = {"cuda": 10000, "cpu": 2000}
+MIN_DEFAULT_N = 200
+# SMALL_IMAGES: on 32 px `shapes`, faint noise (std 6/255) on real images also raised FID (lite0)
+# from 4 to 95, more than recolouring every image did (40).
 
 
 def metric_key(name: str, extractor: str) -> str:
@@ -52,11 +67,12 @@ def metric_label(name: str, extractor: str) -> str:
 
 @dataclass
 class EvalConfig:
-    """What to compute. `metrics`: names from METRICS; `n`: generated and real images each."""
+    """What to compute. `metrics`: names from METRICS; `n`: generated and real images each
+    (None: default_n, from the device and the size of the real set)."""
 
     metrics: tuple[str, ...] = ("fid", "kid", "pr", "dc", "mem")
-    n: int = 10000
-    extractor: str = "lite0"
+    n: int | None = None
+    extractor: str = "auto"
     weights: str | None = None
     seed: int = 0
     batch_size: int = 64
@@ -74,10 +90,17 @@ class EvalConfig:
         if unknown or not self.metrics:
             raise UserError(f"unknown metric {', '.join(unknown) or '(none)'}: use a comma list of "
                             f"{', '.join(METRICS)} (e.g. --metrics fid,kid,pr)")
-        if self.n < 8:
+        if self.n is not None and self.n < 8:
             raise UserError(f"--n {self.n} is too small: use at least 8 (1000+ for stable numbers)")
         if self.batch_size <= 0 or self.kid_subsets <= 0 or self.kid_subset_size < 2:
             raise UserError("batch size, KID subsets and KID subset size must be positive")
+
+
+def default_n(n_real: int, device: str) -> int:
+    """Samples to compare when none are asked for: as many as the real images (more adds
+    little to the real side), at least MIN_DEFAULT_N, at most what the device does in minutes."""
+    cap = DEFAULT_N["cuda" if str(device).startswith("cuda") else "cpu"]
+    return max(MIN_DEFAULT_N, min(cap, n_real))
 
 
 MetricFn = Callable[[RealFeatures, np.ndarray, EvalConfig], dict[str, float]]
@@ -153,6 +176,8 @@ class EvalResult:
 def evaluate_images(real: ImageSet, fake: torch.Tensor, config: EvalConfig,
                     extractor: Extractor | None = None) -> EvalResult:
     """Compare generated images (uint8, or float in [-1, 1]) with (n of) the real dataset."""
+    if config.n is None:
+        config = replace(config, n=len(fake))
     extractor = extractor or build_extractor(config.extractor, real, config.device, config.weights,
                                              config.progress)
     reals = real_features(real, extractor, config.n, config.seed, config.batch_size, config.progress)
@@ -179,17 +204,57 @@ def _last_step(run_dir: Path) -> int | None:
     return None
 
 
+def read_eval_json(run_dir: Path) -> dict:
+    """RUN/eval.json as written by write_eval_json, or {} when missing or unreadable."""
+    try:
+        data = json.loads((Path(run_dir) / "eval.json").read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def headline_extractor(data: dict) -> str | None:
+    """The extractor whose scores stand for a run: the default one eval chose, else the most
+    recently used one (values from different extractors are never compared)."""
+    chosen = data.get("default_extractor")
+    evaluations = data.get("evaluations")
+    if isinstance(chosen, str):
+        return chosen
+    if not isinstance(evaluations, dict) or not evaluations:
+        return None
+    def when(name: str) -> str:
+        info = evaluations[name].get("info") if isinstance(evaluations[name], dict) else None
+        return str(info.get("time", "")) if isinstance(info, dict) else ""
+    return max(evaluations, key=when)
+
+
+def headline_scores(run_dir: Path) -> list[dict]:
+    """The KID and FID values of RUN/eval.json from one extractor (headline_extractor) as
+    [{key, label, value}], KID first (unbiased at any sample size), for a card or a summary."""
+    data = read_eval_json(run_dir)
+    values, labels = data.get("metrics"), data.get("labels")
+    if not isinstance(values, dict):
+        return []
+    labels = labels if isinstance(labels, dict) else {}
+    extractor = headline_extractor(data)
+    out = []
+    for name in ("kid", "fid"):
+        for key, value in values.items():
+            base, _, ext = key.rpartition("_")
+            if base == name and (extractor is None or ext == extractor) \
+                    and isinstance(value, (int, float)) and math.isfinite(value):
+                out.append({"key": key, "label": str(labels.get(key, key)), "value": float(value)})
+    return out
+
+
 def write_eval_json(run_dir: Path, result: EvalResult) -> Path:
     """Merge `result` into run_dir/eval.json: the latest evaluation per extractor, plus a flat
     `metrics` map ({"fid_lite0": ...}) and `labels` ({"fid_lite0": "FID (lite0)"})."""
     path = run_dir / "eval.json"
-    try:
-        data = json.loads(path.read_text())
-        if not isinstance(data, dict):
-            data = {}
-    except (OSError, ValueError):
-        data = {}
+    data = read_eval_json(run_dir)
     data.setdefault("evaluations", {})[result.extractor] = asdict(result)
+    if result.info.get("chosen") == "default":
+        data["default_extractor"] = result.extractor  # what cards and summaries compare by
     data.setdefault("metrics", {}).update(result.keyed())
     data.setdefault("labels", {}).update(result.labels())
     return atomic.write_json(path, data)
@@ -203,20 +268,42 @@ def evaluate_run(run_dir: str | Path, config: EvalConfig, checkpoint: str = "las
     run = load_run(run_dir, device=config.device, checkpoint=checkpoint)
     dataset = run.dataset(progress=config.progress)
     device = str(run.device)
+    if config.n is None:
+        config = replace(config, n=default_n(len(dataset), device))
     extractor = build_extractor(config.extractor, dataset, device, config.weights, config.progress)
-    fake = run.sample(config.n, seed=config.seed)
+    fake = sample_run(run, config.n, config.seed, config.progress)
     result = evaluate_images(dataset, fake, config, extractor)
     result.info = {**result.info, "step": _last_step(Path(run.path)), "checkpoint": checkpoint,
                    "data": dataset.spec, "resolution": dataset.resolution,
-                   "time": time.strftime("%Y-%m-%d %H:%M:%S"), "metrics": list(config.metrics)}
+                   "time": time.strftime("%Y-%m-%d %H:%M:%S"), "metrics": list(config.metrics),
+                   "chosen": "default" if config.extractor == "auto" else "asked"}
     write_eval_json(Path(run.path), result)
     return result
 
 
+def sample_run(run: Run, n: int, seed: int = 0, progress: bool = True,
+               batch_size: int = 256) -> torch.Tensor:
+    """run.sample(n, seed) (the same images), in batches under a progress bar."""
+    from tqdm.auto import tqdm
+
+    z, labels = run.latents(n, seed), run.labels_for(n, None, seed)
+    out = []
+    for start in tqdm(range(0, n, batch_size), desc="generating", unit="batch", leave=False,
+                      disable=not progress or n <= batch_size):
+        y = labels[start:start + batch_size] if labels is not None else None
+        out.append(run.generate(z[start:start + batch_size], y, batch_size))
+    return torch.cat(out)
+
+
 def format_result(result: EvalResult) -> str:
-    """A small two-column table of labelled values, with which direction is better."""
+    """A small two-column table of labelled values, with which direction is better; KID first,
+    and a warning, when the real set is too small for FID to mean much."""
     rows = []
-    for name, value in result.values.items():
+    small = result.n_real < SMALL_REAL_SET
+    order = sorted(result.values, key=lambda k: k not in ("kid", "kid_std")) if small \
+        else list(result.values)
+    for name in order:
+        value = result.values[name]
         better = "lower is better" if name in LOWER_IS_BETTER else "higher is better"
         if name == "nn_ratio":
             better = "~1 fresh, ~0 copies"
@@ -224,6 +311,10 @@ def format_result(result: EvalResult) -> str:
     width = max(len(r[0]) for r in rows)
     head = f"{result.n_fake} generated vs {result.n_real} real images, seed {result.seed}"
     lines = [head] + [f"  {a:<{width}}  {b:>9}  ({c})" for a, b, c in rows]
+    if small:
+        lines.append(f"note: only {result.n_real} real images: FID is strongly biased upwards at "
+                     f"this size (it falls as N grows), so compare runs by KID, which is unbiased; "
+                     f"FID needs {SMALL_REAL_SET}+ real images")
     resolution = result.info.get("resolution")
     if result.extractor != "domain" and resolution is not None and resolution <= SMALL_IMAGES:
         lines.append(f"note: at {resolution} px, {result.extractor} features mostly "

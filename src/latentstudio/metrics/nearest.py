@@ -53,7 +53,7 @@ def neighbour_sheet(samples: torch.Tensor, train: torch.Tensor, feature_idx: np.
     return sheet
 
 
-def nearest_sheet(train: ImageSet, samples: torch.Tensor, extractor_name: str = "lite0",
+def nearest_sheet(train: ImageSet, samples: torch.Tensor, extractor_name: str = "auto",
                   k: int = 3, max_train: int | None = 10000, device: str = "cpu",
                   weights: str | None = None, seed: int = 0, batch_size: int = 64,
                   progress: bool = True) -> Image.Image:
@@ -73,7 +73,7 @@ def nearest_sheet(train: ImageSet, samples: torch.Tensor, extractor_name: str = 
     return neighbour_sheet(samples.cpu(), train.images, feature_idx, pixel_idx, extractor.name)
 
 
-def nearest_run(run_dir: str | Path, n: int = 32, k: int = 3, extractor: str = "lite0",
+def nearest_run(run_dir: str | Path, n: int = 32, k: int = 3, extractor: str = "auto",
                 out: str | Path | None = None, seed: int = 0, device: str = "cpu",
                 weights: str | None = None, progress: bool = True,
                 checkpoint: str = "last", max_train: int | None = 10000) -> Path:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from latentstudio.web import curation, runs
 from latentstudio.web.gallery import Gallery, gallery
@@ -16,9 +16,15 @@ STATIC = Path(__file__).parent / "static"
 router = APIRouter()
 
 
+VIEW = '<main id="view" aria-live="polite"></main>'
+
+
 @router.get("/", include_in_schema=False)
-def index() -> FileResponse:
-    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+def index(g: Gallery = Depends(gallery)) -> HTMLResponse:
+    """The page, with the runs list already in it (the script then keeps it fresh)."""
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+    view = VIEW.replace("></main>", f">{runs.runs_page_html(g.root)}</main>")
+    return HTMLResponse(page.replace(VIEW, view), headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/files/{path:path}", include_in_schema=False)
@@ -57,8 +63,30 @@ def run_detail(name: str, g: Gallery = Depends(gallery)) -> dict[str, Any]:
             try:
                 layout = runs.grid_layout(meta)
                 cells = layout.pop("cells")
-                extra["layout"] = {**layout, "count": len(cells), "kinds": [c["kind"] for c in cells]}
+                extra["layout"] = {**layout, "count": len(cells), "kinds": [c["kind"] for c in cells],
+                                   "rows": runs.row_labels({**layout, "cells": cells})}
             except (TypeError, ValueError, KeyError, AttributeError):
                 summary["problems"].append("config.json has unexpected preview settings")
         return {**summary, **extra}
 
+
+
+@router.get("/api/runs/{name}/grids/{epoch}/labelled.png")
+def labelled_grid(name: str, epoch: int, g: Gallery = Depends(gallery)) -> Response:
+    """Preview grid `epoch` with its rows named (real / reconstruction / sample), enlarged."""
+    import io
+
+    path, meta = g.existing_run(name)
+    grids = dict(runs.sample_grids(path))
+    if epoch not in grids:
+        raise HTTPException(404, f"run {name!r} has no preview grid for epoch {epoch}")
+    try:
+        picture = runs.labelled_grid(grids[epoch], runs.grid_layout(meta))
+    except (TypeError, ValueError, KeyError, AttributeError):
+        picture = None
+    if picture is None:
+        raise HTTPException(409, "the grid does not match the run's preview settings")
+    buf = io.BytesIO()
+    picture.save(buf, "PNG")
+    return Response(buf.getvalue(), media_type="image/png",
+                    headers={"Content-Disposition": f'inline; filename="{name}-epoch{epoch}-labelled.png"'})

@@ -6,6 +6,7 @@ Nothing here loads a model; a damaged or half-written run folder is described (s
 
 from __future__ import annotations
 
+import html
 import math
 import os
 import time
@@ -13,13 +14,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from latentstudio.errors import UserError
+from latentstudio.metrics.evaluate import headline_scores
 from latentstudio.models import get_kind
 from latentstudio.runs import preview_layout, read_meta, read_metrics, sample_grids, total_steps
+from latentstudio.runs.status import last_change, run_status
 
-ACTIVE_SECONDS = 90  # a run whose files changed this recently is shown as training
 SERVED_SUFFIXES = {".png", ".gif", ".jpg", ".jpeg", ".webp", ".json", ".jsonl"}
 _MAX_CURVE_POINTS = 400
 
@@ -71,13 +73,6 @@ def file_url(root: Path, path: Path) -> str:
     return f"/files/{quote(rel)}?v={version}"
 
 
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -117,22 +112,11 @@ def summarize(root: Path, run_dir: Path, now: float | None = None) -> dict[str, 
     if bad:
         problems.append(f"{bad} unreadable line(s) in metrics.jsonl")
     grids = sample_grids(run_dir)
-    checkpoint = run_dir / "checkpoints" / "last.pt"
-    updated = max([_mtime(run_dir / "metrics.jsonl"), _mtime(checkpoint), _mtime(run_dir)]
-                  + [_mtime(p) for _, p in grids[-1:]])
+    updated = last_change(run_dir, [p for _, p in grids[-1:]])
     step = records[-1]["step"] if records else 0
     cfg = (meta or {}).get("config", {})
     total = total_steps(meta) if meta else None
-    if meta is None:
-        status = "damaged"
-    elif now - updated < ACTIVE_SECONDS and (total is None or step < total):
-        status = "training"
-    elif not checkpoint.is_file():
-        status = "no checkpoint"
-    elif total is not None and step < total and records:
-        status = "stopped"
-    else:
-        status = "ready"
+    status = run_status(run_dir, meta, records, updated, now)
     return {
         "name": run_dir.name,
         "status": status,
@@ -145,6 +129,7 @@ def summarize(root: Path, run_dir: Path, now: float | None = None) -> dict[str, 
         "total_steps": total,
         "epoch": records[-1].get("epoch") if records else None,
         "metrics": latest_metrics(records[-20:]),
+        "scores": headline_scores(run_dir),
         "thumbnail": file_url(root, grids[-1][1]) if grids else None,
         "updated": updated,
         "created": (meta or {}).get("created"),
@@ -163,6 +148,49 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
         if run_dir is not None:
             runs.append(summarize(root, run_dir))
     return sorted(runs, key=lambda r: r["updated"], reverse=True)
+
+
+# ----- first paint of the runs page (app.js's runCard draws the same cards, then takes over)
+def _fmt(v: float) -> str:
+    if float(v).is_integer():
+        return str(int(v))
+    return f"{v:.1f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def score_text(scores: list[dict[str, Any]]) -> str:
+    """`KID (domain) 0.0123 · FID (domain) 4.56`, as the card shows it."""
+    return " · ".join(f"{s['label']} {_fmt(s['value'])}" for s in scores)
+
+
+def _card_html(r: dict[str, Any]) -> str:
+    e = html.escape
+    pct = min(100.0, 100 * r["step"] / r["total_steps"]) if r["total_steps"] else 0
+    thumb = (f'<img class="pix" src="{e(r["thumbnail"])}" alt="latest samples of {e(r["name"])}">'
+             if r["thumbnail"] else '<span class="muted small">no pictures yet</span>')
+    meta = " · ".join(str(x) for x in (r["model"], r["data"],
+                                       f"{r['resolution']} px" if r["resolution"] else None) if x)
+    steps = f"step {r['step']}" + (f" / {r['total_steps']}" if r["total_steps"] else "")
+    scores = (f'<div class="scores">{e(score_text(r["scores"]))}</div>' if r["scores"] else "")
+    problems = (f'<div class="problems">{e("; ".join(r["problems"]))}</div>' if r["problems"] else "")
+    status = e(r["status"])
+    return (f'<a class="card" href="#/run/{quote(r["name"])}" data-run="{e(r["name"])}">'
+            f'<div class="thumb">{thumb}</div><div class="body">'
+            f'<div class="name">{e(r["name"])}<span class="badge {status.replace(" ", "-")}" '
+            f'data-status="{status}">{status}</span></div>'
+            f'<div class="meta">{e(meta)}</div>'
+            f'<div class="progress"><div style="width:{pct:.1f}%"></div></div>'
+            f'<div class="meta">{e(steps)}</div>{scores}{problems}</div></a>')
+
+
+def runs_page_html(root: Path) -> str:
+    """The runs page as HTML, so it shows before (and without) JavaScript."""
+    listed = list_runs(root)
+    head = (f'<div class="pagehead"><h1>Runs</h1><div class="meta" id="root">'
+            f'{len(listed)} run(s) in {html.escape(str(root))}</div></div>')
+    if not listed:
+        return head + ('<div class="cards" id="cards"><div class="empty">No runs here yet. Train '
+                       'one with <code>latentstudio demo</code>.</div></div>')
+    return head + '<div class="cards" id="cards">' + "".join(map(_card_html, listed)) + "</div>"
 
 
 # ----- preview grid layout
@@ -194,3 +222,37 @@ def crop_cell(grid_path: Path, layout: dict[str, Any], index: int) -> Image.Imag
             return im.crop((x, y, x + cell, y + cell)).copy()
     except OSError:
         return None
+
+
+ROW_NAMES = {"real": "real", "recon": "reconstruction", "sample": "sample"}
+
+
+def row_labels(layout: dict[str, Any]) -> list[str]:
+    """What each row of a preview grid shows ("real", "reconstruction", "sample"), top down."""
+    per_row, cells = layout["per_row"], layout["cells"]
+    return [ROW_NAMES.get(cells[i]["kind"], cells[i]["kind"]) for i in range(0, len(cells), per_row)]
+
+
+def labelled_grid(grid_path: Path, layout: dict[str, Any]) -> Image.Image | None:
+    """A copy of a preview grid with each row's name written to its left, enlarged (nearest) so
+    that a cell is at least 64 px; None when the grid's size does not fit the layout. The grid
+    file itself keeps its layout: the gallery cuts cells out of it."""
+    per_row, cell, pad = layout["per_row"], layout["cell"], layout["padding"]
+    labels = row_labels(layout)
+    try:
+        with Image.open(grid_path) as im:
+            grid = im.convert("RGB")
+    except OSError:
+        return None
+    if grid.size != (per_row * (cell + pad) + pad, len(labels) * (cell + pad) + pad):
+        return None
+    scale = max(1, math.ceil(64 / cell))
+    grid = grid.resize((grid.width * scale, grid.height * scale), Image.Resampling.NEAREST)
+    margin = 110
+    out = Image.new("RGB", (grid.width + margin, grid.height), "white")
+    out.paste(grid, (margin, 0))
+    draw = ImageDraw.Draw(out)
+    for r, label in enumerate(labels):
+        y = (pad + r * (cell + pad) + cell / 2) * scale
+        draw.text((margin - 6, y), label, fill="black", anchor="rm")
+    return out

@@ -6,6 +6,9 @@
   its weights file (`--weights PATH`, or a one-time download into the cache).
 - `domain`: a small CNN trained on the real data itself, cached by the dataset's fingerprint.
 
+`auto` (the default) picks by the data: `domain` for images of 32 px or less and for grayscale
+data, where ImageNet features ranked a 1-step run above a trained one; `lite0` otherwise.
+
 `build_extractor(name, ...)` makes one; `extract_features(extractor, images)` runs it in batches.
 Features are fp32 by default, so scores stay comparable across machines; `precision="auto"` (or
 "bf16") runs the network under bf16 autocast on a CPU with native bf16, and its features then
@@ -121,14 +124,30 @@ EXTRACTORS: dict[str, Builder] = {
 }
 
 
-def build_extractor(name: str = "lite0", dataset: ImageSet | None = None, device: str = "cpu",
+# At this size and below, ImageNet networks see images upscaled 7x or more and their features
+# mostly measure pixel texture: on 32 px `shapes`, lite0 scored a 1-step run (flat grey) better
+# than a 3-epoch DCGAN (FID 229 vs 297), while `domain` ranked them right.
+SMALL_IMAGES = 32
+
+
+def default_extractor(dataset: ImageSet) -> str:
+    """The extractor `auto` means for this real data: domain for small or grayscale images."""
+    return "domain" if dataset.resolution <= SMALL_IMAGES or dataset.channels == 1 else "lite0"
+
+
+def build_extractor(name: str = "auto", dataset: ImageSet | None = None, device: str = "cpu",
                     weights: str | None = None, progress: bool = True,
                     precision: str = "fp32") -> Extractor:
-    """The extractor registered as `name`; `dataset` is the real data (needed by `domain`),
-    `weights` an optional weights file (`inception`, `lite0`); `precision` "auto" is bf16 on
-    CPUs with native bf16 and fp32 elsewhere (GPUs included); "bf16" applies on a CPU only."""
+    """The extractor registered as `name` (`auto`: default_extractor(dataset)); `dataset` is the
+    real data (needed by `domain` and `auto`), `weights` an optional weights file (`inception`,
+    `lite0`); `precision` "auto" is bf16 on CPUs with native bf16 and fp32 elsewhere (GPUs
+    included); "bf16" applies on a CPU only."""
+    if name == "auto":
+        if dataset is None:
+            raise UserError("the auto extractor depends on the real data: pass the dataset")
+        name = default_extractor(dataset)
     if name not in EXTRACTORS:
-        raise UserError(f"unknown extractor {name!r}: use one of {', '.join(EXTRACTORS)}")
+        raise UserError(f"unknown extractor {name!r}: use auto or one of {', '.join(EXTRACTORS)}")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     extractor = EXTRACTORS[name](dataset, device, weights, progress)

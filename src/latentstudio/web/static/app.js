@@ -115,13 +115,17 @@ function runCard(r) {
       h("div", { class: "meta" }, [r.model, r.data, r.resolution ? r.resolution + " px" : null].filter(Boolean).join(" · ")),
       h("div", { class: "progress", title: `step ${r.step} of ${r.total_steps ?? "?"}` }, h("div", { style: `width:${pct}%` })),
       h("div", { class: "meta" }, `step ${r.step}${r.total_steps ? " / " + r.total_steps : ""}`),
+      r.scores.length ? h("div", { class: "scores", title: "from eval.json" }, r.scores.map((s) => `${s.label} ${fmt(s.value)}`).join(" · ")) : null,
       metrics ? h("div", { class: "metrics" }, metrics) : null,
       r.problems.length ? h("div", { class: "problems" }, r.problems.join("; ")) : null));
 }
 
 async function runsPage(token) {
-  view.replaceChildren(h("div", { class: "pagehead" }, h("h1", {}, "Runs"), h("div", { class: "meta", id: "root" }, "loading…")),
-    h("div", { class: "cards", id: "cards" }));
+  // The server's first paint (index.html with the cards in it) stays until fresh data arrives.
+  if (!document.getElementById("cards")) {
+    view.replaceChildren(h("div", { class: "pagehead" }, h("h1", {}, "Runs"), h("div", { class: "meta", id: "root" }, "loading…")),
+      h("div", { class: "cards", id: "cards" }));
+  }
   let last = "";
   async function refresh() {
     let data;
@@ -203,6 +207,8 @@ async function runPage(name, token) {
   const banner = h("div", { class: "banner", id: "problems", hidden: true });
   const gridImg = h("img", { class: "pix", id: "grid-image", alt: "preview grid" });
   const gridBox = h("div", { class: "gridview", id: "grid-view", title: "click a picture to star it" }, gridImg);
+  const legend = h("div", { class: "grid-legend", id: "grid-legend", hidden: true });
+  const labelledLink = h("a", { id: "grid-labelled", class: "small", target: "_blank", hidden: true }, "labelled copy");
   const slider = h("input", { type: "range", id: "epoch-slider", min: 0, max: 0, value: 0, "aria-label": "epoch" });
   const epochLabel = h("span", { id: "epoch-label", class: "muted small" });
   const gifBox = h("div", { id: "gif-box" });
@@ -214,9 +220,10 @@ async function runPage(name, token) {
 
   view.replaceChildren(head, banner,
     h("div", { class: "cols" },
-      h("section", { class: "panel", id: "grids-panel" }, h("h2", {}, "Preview grids"), gridBox,
+      h("section", { class: "panel", id: "grids-panel" }, h("h2", {}, "Preview grids"),
+        h("div", { class: "gridwrap" }, legend, gridBox),
         h("div", { class: "row" }, slider), h("div", { class: "row" }, epochLabel,
-          h("span", { class: "muted small", id: "grid-hint" }, " · click a picture to star it"))),
+          h("span", { class: "muted small", id: "grid-hint" }, " · click a picture to star it"), labelledLink)),
       h("section", { class: "panel" }, h("h2", {}, "Progress"), gifBox, h("h2", { style: "margin-top:1rem" }, "Losses"), chartBox)),
     h("section", { class: "panel", id: "samples-panel" }, h("h2", {}, "Samples"),
       h("div", { class: "row" },
@@ -264,12 +271,20 @@ async function runPage(name, token) {
     gridBox.hidden = slider.hidden = !grids.length;
     const hint = document.getElementById("grid-hint");
     if (hint) hint.hidden = !grids.length;
+    const rows = (state.detail.layout && state.detail.layout.rows) || [];
+    const named = rows.some((r) => r !== "sample");  // VAEs: real / reconstruction / sample rows
+    legend.hidden = labelledLink.hidden = !grids.length || !named;
     if (!grids.length) { gridImg.removeAttribute("src"); epochLabel.textContent = "no preview grids yet"; return; }
     state.epochIndex = Math.max(0, Math.min(i, grids.length - 1));
     slider.value = state.epochIndex;
     const g = grids[state.epochIndex];
     if (gridImg.getAttribute("src") !== g.url) gridImg.src = g.url;
     gridImg.dataset.epoch = g.epoch;
+    if (named) {
+      legend.style.gridTemplateRows = `repeat(${rows.length}, 1fr)`;
+      legend.replaceChildren(...rows.map((r) => h("span", { class: "row-" + r }, r)));
+      labelledLink.href = `/api/runs/${enc(name)}/grids/${g.epoch}/labelled.png`;
+    }
     epochLabel.textContent = `epoch ${g.epoch} (${state.epochIndex + 1} of ${grids.length})`;
     drawGridMarks();
   }
@@ -460,7 +475,9 @@ async function runPage(name, token) {
     const keepA = a.value, keepB = b.value;
     a.replaceChildren(...opts()); b.replaceChildren(...opts());
     if (usable.some((i) => i.id === keepA)) a.value = keepA;
-    if (usable.some((i) => i.id === keepB)) b.value = keepB; else if (usable.length > 1) b.value = usable[1].id;
+    if (usable.some((i) => i.id === keepB)) b.value = keepB;
+    // Two different ends by default: the same favourite twice makes a still "interpolation".
+    if (a.value === b.value && usable.length > 1) b.value = usable.find((i) => i.id !== a.value).id;
     document.getElementById("interp-go").disabled = usable.length < 2;
   }
   async function makeGif() {
