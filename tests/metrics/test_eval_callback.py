@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -82,3 +83,20 @@ def test_higher_is_better_metrics_and_bad_choices(tiny_extractor: object, tmp_pa
         EvalCallback(config, keep_best_by="loss")
     with pytest.raises(UserError, match="--eval-every"):
         EvalCallback(config, every=0)
+
+
+def test_auto_picks_the_extractor_for_the_data_and_labels_scores_with_it(
+        tiny_extractor: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """16 px shapes: auto means the domain extractor (here stood in for by the tiny one), and the
+    logged scores and best.json name `domain`, never `auto`."""
+    from latentstudio.metrics import extractors
+
+    tiny = extractors.EXTRACTORS["tiny"]
+    monkeypatch.setitem(extractors.EXTRACTORS, "domain", lambda *args: dataclasses.replace(
+        tiny(*args), name="domain", cache_id="domain-test"))
+    trainer = FakeTrainer(tmp_path)
+    cb = EvalCallback(EvalConfig(metrics=("fid",), n=32, extractor="auto", progress=False),
+                      every=1, keep_best_by="fid")
+    _epochs(cb, trainer, [0.0])
+    assert "eval/fid_domain" in trainer.logged[0]
+    assert json.loads((tmp_path / "checkpoints" / "best.json").read_text())["metric"] == "fid_domain"

@@ -119,3 +119,36 @@ def test_checkpoint_keeps_only_the_training_gpus_generator(tmp_path: Path, monke
     checkpoint.restore_rng(old, gpu)
     checkpoint.restore_rng(old, torch.device("cuda", 5))  # fewer GPUs now: nothing to restore
     assert calls == [("set", [7, 7], gpu)]
+
+
+def test_a_gray_folder_run_trained_as_rgb_resumes_as_rgb(tmp_path: Path, capsys) -> None:
+    """Runs made before gray folders loaded as 1 channel keep the channels they were built with."""
+    import json
+
+    from PIL import Image
+
+    from latentstudio.cli import main
+
+    folder = tmp_path / "gray"
+    folder.mkdir()
+    for i in range(16):
+        Image.new("L", (32, 32), 10 * i).save(folder / f"{i}.png")
+    run = tmp_path / "run"
+    argv = ["train", "--data", f"folder:{folder}", "--width", "8", "--latent-dim", "8",
+            "--batch-size", "8", "--steps", "2", "--preview-count", "4", "--out", str(run)]
+    assert main([*argv, "--channels", "3"]) == 0
+    meta = json.loads((run / "config.json").read_text())
+    meta["config"]["channels"] = None  # as a run of the old default (the data's own = RGB) was
+    (run / "config.json").write_text(json.dumps(meta))
+    assert main(["train", "--resume", str(run), "--steps", "4"]) == 0
+    assert "changed since this run started" not in capsys.readouterr().err
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["progress"]["step"] == 4
+
+
+def test_a_vae_previews_more_images_than_its_data_has(tmp_path: Path) -> None:
+    from latentstudio.train.config import TrainConfig
+
+    run = train(TrainConfig(model="vae-conv", data="shapes:8", resolution=32, width=8,
+                            latent_dim=4, batch_size=8, steps=1, preview_count=16,
+                            out=str(tmp_path / "vae"), device="cpu"), progress=False)
+    assert sorted((run / "samples").glob("epoch_*.png"))

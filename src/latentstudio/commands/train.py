@@ -297,11 +297,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     p.add_argument("--dry-run", action="store_true", help="print the resolved settings and stop")
     p.add_argument("--eval-every", type=_positive, metavar="K",
-                   help="every K epochs compute metrics (FID (lite0) by default), log them to "
+                   help="every K epochs compute metrics (FID by default, on --eval-extractor), log them to "
                         "metrics.jsonl and TensorBoard, and keep checkpoints/best.pt")
     p.add_argument("--eval-metrics", default="fid", help="comma list of fid,kid,pr,dc,mem [default: fid]")
     p.add_argument("--eval-n", type=_positive, default=2000, help="images per evaluation [default: 2000]")
-    p.add_argument("--eval-extractor", default="lite0", help="lite0, inception or domain [default: lite0]")
+    p.add_argument("--eval-extractor", default="auto",
+                   help="auto (domain at 32 px or less and for gray data, else lite0), lite0, "
+                        "inception or domain [default: auto]")
     p.add_argument("--keep-best-by", default="fid",
                    help="fid, kid, precision, recall, density or coverage [default: fid]")
     p.add_argument("--gpus", type=_positive, metavar="N",

@@ -22,7 +22,7 @@ from latentstudio.metrics.evaluate import (
     evaluate_images,
     metric_key,
 )
-from latentstudio.metrics.extractors import Extractor, build_extractor
+from latentstudio.metrics.extractors import Extractor, build_extractor, default_extractor
 from latentstudio.train.callbacks import Callback
 
 # The value each metric group contributes that a "best" checkpoint can be chosen by.
@@ -88,6 +88,8 @@ class EvalCallback(Callback):
         if trainer.epoch % self.every:
             return None
         real = self._real(trainer)
+        if self.config.extractor == "auto":  # the concrete name labels the scores and best.json
+            self.config = replace(self.config, extractor=default_extractor(real))
         if self._extractor is None:
             c = self.config
             self._extractor = build_extractor(c.extractor, real, c.device, c.weights, c.progress)

@@ -209,7 +209,7 @@ class Trainer:
         layout = preview_layout(self.kind, cfg.preview_count, self.model_config.num_classes,
                                 cfg.resolution)
         images = preview_images(layout, self.preview_z, self.sample,
-                                real=lambda idx: from_uint8(self.data.images[idx]),
+                                real=lambda idx: from_uint8(self.data.images[[i % len(self.data) for i in idx]]),
                                 reconstruct=self.reconstruct)
         return images, layout["per_row"]
 
@@ -483,8 +483,13 @@ def disk_error_message(error: OSError, run_dir: Path | None) -> str:
             f"continue with `latentstudio train --resume {run_dir}`")
 
 
-def _with_overrides(config: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
-    """A run's settings with `overrides`; a new --epochs replaces the run's --steps."""
+def _with_overrides(meta: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """A run's settings with `overrides`; a new --epochs replaces the run's --steps. Channels
+    left to the data are pinned to those the networks were built with (how a folder's channels
+    are detected may have changed since, e.g. gray folders once loaded as RGB)."""
+    config = dict(meta["config"])
+    if config.get("channels") is None and isinstance(meta.get("model_config"), dict):
+        config["channels"] = meta["model_config"].get("channels")
     overrides = dict(overrides or {})
     if "epochs" in overrides and "steps" not in overrides:
         overrides["steps"] = None
@@ -494,7 +499,7 @@ def _with_overrides(config: dict[str, Any], overrides: dict[str, Any] | None) ->
 def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """The settings `train --resume RUN` continues with (the run's, with `overrides`)."""
     meta = read_run_config(Path(run_dir))
-    return TrainConfig.from_dict(_with_overrides(meta["config"], overrides))
+    return TrainConfig.from_dict(_with_overrides(meta, overrides))
 
 
 def _resumed_trainer(run_dir: Path, callbacks: Sequence[Callback], progress: bool,
@@ -503,7 +508,7 @@ def _resumed_trainer(run_dir: Path, callbacks: Sequence[Callback], progress: boo
         return read_run_config(run_dir), load_checkpoint(run_dir / "checkpoints" / "last.pt")
 
     meta, payload = distributed.on_main(read, world)
-    cfg = TrainConfig.from_dict(_with_overrides(meta["config"], overrides))
+    cfg = TrainConfig.from_dict(_with_overrides(meta, overrides))
     trainer = Trainer(cfg, run_dir, callbacks, progress, payload, world=world)
     asked = {k: overrides[k] for k in ("steps", "epochs") if overrides and overrides.get(k)}
     if asked and trainer.step >= trainer.total_steps:
