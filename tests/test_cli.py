@@ -104,6 +104,7 @@ def test_eval_every_logs_metrics_and_keeps_best(tmp_path: Path) -> None:
     assert main(["train", "--data", "shapes:64", "--width", "8", "--batch-size", "16",
                  "--latent-dim", "8", "--preview-count", "4", "--epochs", "2", "--out", str(run),
                  "--eval-every", "1", "--eval-n", "24", "--eval-metrics", "fid"]) == 0
-    logged = [line for line in (run / "metrics.jsonl").read_text().splitlines() if "fid_lite0" in line]
+    # --eval-extractor auto: the domain extractor at 32 px
+    logged = [line for line in (run / "metrics.jsonl").read_text().splitlines() if "fid_domain" in line]
     assert len(logged) == 2
     assert (run / "checkpoints" / "best.pt").is_file()
