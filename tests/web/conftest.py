@@ -3,6 +3,7 @@ runs folder, and a live uvicorn server on a free loopback port."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
@@ -106,3 +107,42 @@ def live_server(runs_root: Path) -> Iterator[str]:
         yield url
     finally:
         stop()
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-proxy-server"]
+
+
+def find_chromium() -> str | None:
+    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium, headless, through Playwright; skips only when no Chromium is installed."""
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium: /usr/bin/chromium is missing and none is on PATH "
+                    "(install it with `apt-get install chromium`)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the playwright python package is missing: pip install -e '.[test]'")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where browser tests save screenshots: $LATENTSTUDIO_SCREENSHOTS or a temp folder."""
+    folder = Path(os.environ.get("LATENTSTUDIO_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -5,13 +5,11 @@ interpolation pickers on different favourites. Skips only when no Chromium is in
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
-from test_web_e2e import CHROMIUM_ARGS, find_chromium
 
 RUN = "tiny"
 
@@ -24,31 +22,6 @@ def two_runs(runs_root: Path, vae_run: Path) -> Path:
         "labels": {"fid_domain": "FID (domain)", "kid_domain": "KID (domain)",
                    "precision_domain": "precision (domain)"}}))
     return runs_root
-
-
-@pytest.fixture
-def browser():
-    chromium = find_chromium()
-    if chromium is None:
-        pytest.skip("no Chromium: /usr/bin/chromium is missing and none is on PATH "
-                    "(install it with `apt-get install chromium`)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the playwright python package is missing: pip install -e '.[test]'")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("LATENTSTUDIO_SCREENSHOTS") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def test_vae_and_gan_cards_side_by_side(two_runs: Path, live_server: str, browser, shots) -> None:
