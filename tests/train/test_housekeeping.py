@@ -45,7 +45,7 @@ def test_resume_removes_stale_temporary_files_and_repeated_steps(tmp_path: Path)
 
 
 def test_metrics_are_strict_json_with_null_for_non_finite_values(tmp_path: Path) -> None:
-    from latentstudio.train.callbacks import metrics_line
+    from latentstudio.runs import metrics_line
 
     line = metrics_line({"step": 3, "loss_g": math.nan, "loss_d": math.inf, "d_real": 0.5})
     assert "NaN" not in line and "Infinity" not in line

@@ -12,7 +12,9 @@ losses.png and tb/. `explore`, `metrics`, `dream` and `web` read runs only throu
 from latentstudio.runs.checkpoint import load_checkpoint, load_models, restore_rng, save_checkpoint
 from latentstudio.runs.folder import (
     default_run_dir,
-    is_run,
+    drop_metrics_after,
+    finite_or_null,
+    metrics_line,
     read_meta,
     read_metrics,
     read_run_config,
@@ -24,7 +26,8 @@ from latentstudio.runs.load import Run, load_run
 from latentstudio.runs.preview import preview_labels, preview_latents, preview_layout
 
 __all__ = [
-    "Run", "default_run_dir", "is_run", "load_checkpoint", "load_models", "load_run",
+    "Run", "default_run_dir", "drop_metrics_after", "finite_or_null", "metrics_line",
+    "load_checkpoint", "load_models", "load_run",
     "preview_labels", "preview_latents", "preview_layout", "read_meta", "read_metrics",
     "read_run_config", "restore_rng", "sample_grids", "save_checkpoint", "total_steps",
     "write_run_config",

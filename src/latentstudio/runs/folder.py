@@ -69,11 +69,6 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     return meta
 
 
-def is_run(path: str | Path) -> bool:
-    """True when `path` looks like a run folder (has a readable config.json)."""
-    return read_meta(Path(path))[0] is not None
-
-
 def total_steps(meta: dict[str, Any]) -> int | None:
     """The step count the run is configured to reach."""
     cfg = meta.get("config", {})
@@ -85,6 +80,41 @@ def total_steps(meta: dict[str, Any]) -> int | None:
     if all(isinstance(v, int) and v > 0 for v in (count, batch, epochs)):
         return epochs * (count // min(batch, count))
     return None
+
+
+def finite_or_null(record: dict[str, Any]) -> dict[str, Any]:
+    """A metrics record with every non-finite number as None (null in JSON)."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+
+
+def metrics_line(record: dict[str, Any]) -> str:
+    """One line of metrics.jsonl: strict JSON, a non-finite number written as null."""
+    return json.dumps(finite_or_null(record), allow_nan=False, default=str) + "\n"
+
+
+def drop_metrics_after(run_dir: Path, step: int) -> int | None:
+    """Remove the records of metrics.jsonl logged after `step` (and a half-written last line),
+    rewriting it atomically; the last step it removed, or None. A resumed run redoes those."""
+    path = Path(run_dir) / "metrics.jsonl"
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return None
+    keep, last = [], None
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(rec, dict) or not isinstance(rec.get("step"), int):
+            continue
+        if rec["step"] <= step:
+            keep.append(line)
+        else:
+            last = max(rec["step"], last or 0)
+    if len(keep) < len(lines):
+        atomic.write_text(path, "".join(line + "\n" for line in keep))
+    return last
 
 
 @lru_cache(maxsize=64)
@@ -101,8 +131,7 @@ def _parse_metrics(path: str, mtime_ns: int, size: int) -> tuple[tuple[dict[str,
                 continue
             if isinstance(rec, dict) and isinstance(rec.get("step"), int):
                 # Logs of 0.1.0 hold bare NaN/Infinity: None, as null in the logs written now.
-                records.append({k: None if isinstance(v, float) and not math.isfinite(v) else v
-                                for k, v in rec.items()})
+                records.append(finite_or_null(rec))
             else:
                 bad += 1
     return tuple(records), bad

@@ -6,8 +6,6 @@ from fixed latents, progress.gif and losses.png.
 
 from __future__ import annotations
 
-import json
-import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +14,7 @@ from PIL import Image
 
 from latentstudio import atomic
 from latentstudio.images import make_grid, save_gif, save_png
+from latentstudio.runs import metrics_line, read_metrics
 
 if TYPE_CHECKING:
     from latentstudio.train.loop import Trainer
@@ -83,34 +82,6 @@ class RunWriter(Callback):
         write_loss_plot(trainer.run_dir)
 
 
-def metrics_line(record: dict[str, Any]) -> str:
-    """One line of metrics.jsonl: strict JSON, a non-finite number written as null."""
-    clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v
-             for k, v in record.items()}
-    return json.dumps(clean, allow_nan=False, default=str) + "\n"
-
-
-def drop_metrics_after(run_dir: Path, step: int) -> int:
-    """Remove the records of metrics.jsonl logged after `step` (and a half-written last line),
-    rewriting it atomically; how many lines went. A resumed run redoes those steps."""
-    path = run_dir / "metrics.jsonl"
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except FileNotFoundError:
-        return 0
-    keep = []
-    for line in lines:
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict) and isinstance(rec.get("step"), int) and rec["step"] <= step:
-            keep.append(line)
-    if len(keep) < len(lines):
-        atomic.write_text(path, "".join(line + "\n" for line in keep))
-    return len(lines) - len(keep)
-
-
 def write_progress_gif(run_dir: Path, max_frames: int = 100) -> Path | None:
     """progress.gif from the preview grids in samples/, oldest first (holding on the last)."""
     paths = sorted((run_dir / "samples").glob("epoch_*.png"))
@@ -130,15 +101,8 @@ def write_progress_gif(run_dir: Path, max_frames: int = 100) -> Path | None:
 
 def write_loss_plot(run_dir: Path) -> Path | None:
     """losses.png: each logged loss against the step."""
-    path = run_dir / "metrics.jsonl"
-    if not path.exists():
-        return None
     series: dict[str, tuple[list[float], list[float]]] = {}
-    for line in path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
+    for rec in read_metrics(run_dir)[0]:
         for k, v in rec.items():
             if (k.startswith("loss") or k in ("recon", "kl", "gp", "d_real", "d_fake")) and \
                     isinstance(v, (int, float)):

@@ -39,11 +39,11 @@ from latentstudio.models import get_family
 from latentstudio.precision import describe_precision
 from latentstudio.runs import (
     default_run_dir,
+    drop_metrics_after,
     load_checkpoint,
     load_models,
     preview_latents,
     preview_layout,
-    read_metrics,
     read_run_config,
     restore_rng,
     save_checkpoint,
@@ -51,7 +51,7 @@ from latentstudio.runs import (
 )
 from latentstudio.runs.preview import preview_images
 from latentstudio.train import distributed
-from latentstudio.train.callbacks import Callback, RunWriter, drop_metrics_after
+from latentstudio.train.callbacks import Callback, RunWriter
 from latentstudio.train.config import TrainConfig, model_config_for, resolve_config
 from latentstudio.train.distributed import World
 from latentstudio.train.memory import check_model_fits
@@ -209,9 +209,13 @@ class Trainer:
         layout = preview_layout(self.kind, cfg.preview_count, self.model_config.num_classes,
                                 cfg.resolution)
         images = preview_images(layout, self.preview_z, self.sample,
-                                real=lambda idx: from_uint8(self.data.images[[i % len(self.data) for i in idx]]),
+                                real=self._real_images,
                                 reconstruct=self.reconstruct)
         return images, layout["per_row"]
+
+    def _real_images(self, indices: list[int]) -> torch.Tensor:
+        """Training images by index in [-1, 1] (wrapping round when the preview wants more)."""
+        return from_uint8(self.data.images[torch.tensor(indices) % len(self.data)])
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
@@ -253,8 +257,8 @@ class Trainer:
         rng = {"cpu": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return copy.deepcopy({"models": self.models.state_dict(), "step": self.updater.state_dict(),
-                              "rng": rng})
+        nets = {k: m.state_dict() for k, m in self._networks().items()}
+        return copy.deepcopy({"models": nets, "step": self.updater.state_dict(), "rng": rng})
 
     def _train_step(self, real: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """One step; while compiled code is new, a failure restores the state and runs eagerly."""
@@ -268,7 +272,8 @@ class Trainer:
             raise
         except Exception as e:  # noqa: BLE001 - any compiler failure: keep training without it
             self._compile_failed(e)
-            self.models.load_state_dict(saved["models"])
+            for name, net in self._networks().items():
+                net.load_state_dict(saved["models"][name])
             self.updater.load_state_dict(saved["step"])
             torch.set_rng_state(saved["rng"]["cpu"])
             if "cuda" in saved["rng"]:
@@ -524,14 +529,12 @@ def _resumed_trainer(run_dir: Path, callbacks: Sequence[Callback], progress: boo
             meta["config"] = trainer.config.to_dict()
             meta.pop("latentstudio_version", None)
             write_run_config(run_dir, **meta)
-        records, _ = read_metrics(run_dir)
-        logged = max((r["step"] for r in records), default=trainer.step)
+        logged = drop_metrics_after(run_dir, trainer.step)  # past the checkpoint: redone now
         redone = f"; the {logged - trainer.step} step(s) after it (to step {logged}) are redone" \
-            if logged > trainer.step else ""
+            if logged else ""
         print(f"resuming {run_dir} from its last checkpoint: step {trainer.step} of "
               f"{trainer.total_steps}, epoch {trainer.epoch} (batch {trainer.batch_in_epoch} of "
               f"{trainer.steps_per_epoch}){redone}", file=sys.stderr)
-        drop_metrics_after(run_dir, trainer.step)  # logged after the checkpoint, about to be redone
     return trainer
 
 
