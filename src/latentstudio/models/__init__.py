@@ -132,17 +132,21 @@ def _import(name: str) -> None:
 
 
 def discover() -> None:
-    """Import every module that registers families or kinds (this package's, plugins')."""
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_"):
-            _import(f"{__name__}.{info.name}")
+    """Import every module that registers families or kinds (this package's, plugins').
+
+    The package and the entry points are scanned once; $LATENTSTUDIO_PLUGINS is read every time
+    (cheap), so a plugin named after the first lookup is still found.
+    """
+    if "latentstudio.models:package" not in _imported:
+        _imported.add("latentstudio.models:package")
+        for info in pkgutil.iter_modules(__path__):
+            if not info.name.startswith("_"):
+                _import(f"{__name__}.{info.name}")
+        for ep in entry_points(group="latentstudio.models"):
+            ep.load()
     for name in os.environ.get("LATENTSTUDIO_PLUGINS", "").split(","):
         if name.strip():
             _import(name.strip())
-    if "latentstudio.models:entry-points" not in _imported:
-        _imported.add("latentstudio.models:entry-points")
-        for ep in entry_points(group="latentstudio.models"):
-            ep.load()
 
 
 def get_family(name: str) -> Family:

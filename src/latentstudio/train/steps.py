@@ -260,7 +260,9 @@ class AdversarialStep(Step):
             clip_weights(self.D, cfg.clip)
         if self.ada is not None:
             self.ada.observe(d_real)
-            out.update(ada_p=torch.tensor(self.ada.p), ada_r=torch.tensor(self.ada.r))
+            # On the training device: the loop stacks every logged value there.
+            out.update(ada_p=torch.tensor(self.ada.p, device=self.device),
+                       ada_r=torch.tensor(self.ada.r, device=self.device))
         out.update(loss_d=loss_d.detach(), d_real=d_real.detach().float().mean(),
                    d_fake=d_fake.detach().float().mean())
         if update_g:
