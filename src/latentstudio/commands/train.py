@@ -127,8 +127,10 @@ def add_train_flags(parser: argparse.ArgumentParser) -> None:
         seen |= {f.name for f in dataclasses.fields(family.settings)}
 
 
-def config_from_args(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+def config_from_args(args: argparse.Namespace, pick_model: bool = False) -> tuple[Any, dict[str, Any]]:
     """TrainConfig from defaults < --config file < flags, and the flags given explicitly.
+    With `pick_model`, a folder trained without --model gets the family and tricks that suit its
+    size and resolution (train/auto.py), said in one line.
 
     Settings a family owns (flags or config-file keys) go into `family_settings`; one that the
     chosen model does not have is a UserError naming the models that do.
@@ -140,6 +142,8 @@ def config_from_args(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     given = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     settings = load_config_file(args.config) if args.config else {}
     settings.update(given)
+    if pick_model and "model" not in settings:
+        _pick_model(settings)
     own = {n: settings.pop(n) for n in list(settings) if n in owners}
     model = settings.get("model", TrainConfig.model)
     for name in own:
@@ -149,6 +153,18 @@ def config_from_args(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     if own:
         settings["family_settings"] = {**settings.get("family_settings", {}), **own}
     return TrainConfig.from_dict(settings), given
+
+
+def _pick_model(settings: dict[str, Any]) -> None:
+    from latentstudio.devices import resolve_device
+    from latentstudio.train.auto import suggest
+
+    on_gpu = resolve_device(settings.get("device", "auto")).type == "cuda"
+    suggestion = suggest(settings, on_gpu)
+    if suggestion is not None:
+        added, line = suggestion
+        settings.update(added)
+        print(line, file=sys.stderr)
 
 
 def _train_argv(args: argparse.Namespace) -> list[str]:
@@ -224,7 +240,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = train(resume=args.resume, overrides=given, callbacks=_eval_callbacks(args),
                         raise_interrupt=True)
     else:
-        cfg, _ = config_from_args(args)
+        cfg, _ = config_from_args(args, pick_model=True)
         if args.dry_run:
             return _print_resolved(cfg)
         run_dir = train(cfg, callbacks=_eval_callbacks(args), raise_interrupt=True)
@@ -260,17 +276,24 @@ def _print_results(run_dir: Path) -> None:
 # discriminator wins within 100 steps and DCGAN draws blobs (or collapses) for thousands more.
 DEMO = dict(model="dcgan", data="shapes:6000", resolution=32, width=32, batch_size=64, epochs=24,
             instance_noise=0.2, ema=0.995, preview_every=1, preview_count=36, seed=0)
+# FastGAN at 64 px, at the width and batch train/auto.py picks for a folder on a CPU.
+DEMO_FASTGAN = dict(model="fastgan", data="shapes:2000", resolution=64, width=16, batch_size=16,
+                    epochs=8, augment="diffaug", ema=0.999, preview_every=1, preview_count=36,
+                    seed=0)
+DEMOS = {"dcgan": DEMO, "fastgan": DEMO_FASTGAN}
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from latentstudio.train.config import TrainConfig
     from latentstudio.train.loop import train
 
-    settings = dict(DEMO, out=args.out, device=args.device)
+    settings = dict(DEMOS[args.model], out=args.out, device=args.device)
     if args.epochs is not None:
         settings["epochs"] = args.epochs
-    print("latentstudio demo: training a DCGAN on the built-in shapes dataset "
-          f"({settings['epochs']} epochs at 32 px; a few minutes on a laptop CPU)", file=sys.stderr)
+    name = {"dcgan": "a DCGAN", "fastgan": "FastGAN"}[args.model]
+    print(f"latentstudio demo: training {name} on the built-in shapes dataset "
+          f"({settings['epochs']} epochs at {settings['resolution']} px; a few minutes on a laptop "
+          "CPU)", file=sys.stderr)
     run_dir = train(TrainConfig(**settings), raise_interrupt=True)
     _print_results(Path(run_dir))
     return 0
@@ -312,11 +335,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train, train_parser=p)
 
     p = sub.add_parser(
-        "demo", help="train a small DCGAN on the built-in shapes (a few minutes on a CPU)",
-        description="Train a small DCGAN on the built-in shapes dataset. Example: latentstudio demo",
+        "demo", help="train a small DCGAN (or FastGAN) on the built-in shapes (a few minutes on a CPU)",
+        description="Train a small DCGAN (or with --model fastgan a FastGAN at 64 px) on the "
+                    "built-in shapes dataset. Example: latentstudio demo --model fastgan",
     )
     p.add_argument("--out", default="runs/demo", help="run folder [default: runs/demo]")
-    p.add_argument("--epochs", type=_positive, help=f"epochs [default: {DEMO['epochs']}]")
+    p.add_argument("--model", choices=sorted(DEMOS), default="dcgan",
+                   help="dcgan (32 px) or fastgan (64 px) [default: dcgan]")
+    p.add_argument("--epochs", type=_positive,
+                   help=f"epochs [default: {DEMO['epochs']} for dcgan, "
+                        f"{DEMO_FASTGAN['epochs']} for fastgan]")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.set_defaults(func=cmd_demo)
 

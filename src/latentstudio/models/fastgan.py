@@ -23,6 +23,8 @@ Noise is injected only in training mode, so a seed always draws the same picture
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -244,7 +246,21 @@ def _quarter(x: torch.Tensor, quarter: torch.Tensor) -> torch.Tensor:
     return x.index_select(2, rows).index_select(3, cols)
 
 
+@dataclass(frozen=True)
+class FastGANSettings:
+    """The fastgan family's own settings (`train --model fastgan --recon-loss lite0`)."""
+
+    recon_loss: Literal["l1", "lite0"] = field(default="l1", metadata={
+        "help": "distance of the discriminator's reconstructions: l1 (pixels) or lite0 (a "
+                "perceptual distance on EfficientNet-Lite0 features, LPIPS-like)"})
+
+    def __post_init__(self) -> None:
+        if self.recon_loss not in ("l1", "lite0"):
+            raise UserError(f"--recon-loss must be l1 or lite0, got {self.recon_loss!r}")
+
+
 def build_fastgan(cfg: ModelConfig) -> dict[str, nn.Module]:
+    FastGANSettings(**cfg.family_settings)
     return {"generator": Generator(cfg), "discriminator": Discriminator(cfg)}
 
 
@@ -257,4 +273,5 @@ register_family(Family(
     defaults={"lr": 2e-4, "betas": (0.5, 0.999), "optimizer": "adam", "loss": "hinge", "n_critic": 1,
               "width": 64},
     resolutions=RESOLUTIONS,
+    settings=FastGANSettings,
 ))

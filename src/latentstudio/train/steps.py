@@ -199,6 +199,11 @@ class AdversarialStep(Step):
         self.conditional = getattr(self.G, "num_classes", 0) > 0
         # A self-supervised discriminator (FastGAN's) also rebuilds real images from its features.
         self.reconstructs = getattr(unwrap(self.D), "reconstructs", False)
+        self.recon_distance = _l1_distance
+        if self.reconstructs and cfg.family_settings.get("recon_loss") == "lite0":
+            from latentstudio.train.perceptual import Lite0Distance
+
+            self.recon_distance = Lite0Distance().to(device)
 
     def _d_input(self, x: torch.Tensor, step: int) -> torch.Tensor:
         x = augment_ada(x, self.ada.p, self.gen) if self.ada is not None else self.augment(x, self.gen)
@@ -238,7 +243,7 @@ class AdversarialStep(Step):
                 d_call = _eager(self.D)
             if self.reconstructs:
                 d_real, recons, targets = d_call(real_in, y, reconstruct=True)
-                recon = sum(F.l1_loss(r.float(), t.float()) for r, t in zip(recons, targets, strict=True))
+                recon = sum(self.recon_distance(r, t) for r, t in zip(recons, targets, strict=True))
                 out["recon"] = recon.detach()
             else:
                 d_real = d_call(real_in, y)
@@ -333,6 +338,10 @@ class VAEStep(Step):
     def image_network(self) -> nn.Module:
         """The decoder used for previews and sampling (the EMA copy when there is one)."""
         return self.ema.shadow if self.ema is not None else self.Dec
+
+
+def _l1_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.l1_loss(x.float(), y.float())
 
 
 def reconstruction_loss(kind: str, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

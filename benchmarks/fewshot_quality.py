@@ -1,0 +1,342 @@
+"""Few-shot image quality: `fastgan` against `dcgan` with its documented tricks, for the same
+wall-clock budget on the same machine, on real images nobody here drew.
+
+Data: the npm package `openmoji` (4,495 colour emoji as SVG, CC BY-SA 4.0; `npm pack openmoji`
+fetches it), rendered once with `rsvg-convert` (Debian's librsvg2-bin) or `cairosvg` onto white
+at the asked resolution into ~/.cache/latentstudio/openmoji/ (a seeded subset with `--subset N`).
+Any folder of images works too (`--data folder:PATH`).
+
+Every model trains in its own process at the same time as the others, each with the same number
+of torch threads, until the same wall-clock deadline: whatever else runs on the machine slows
+them alike. Then each run's EMA generator is sampled and compared with the training images:
+FID/KID/precision/recall on EfficientNet-Lite0 features and on the domain network (a small CNN
+trained on the real images themselves), and the memorisation score; 8x8 sample grids are saved.
+
+    python benchmarks/fewshot_quality.py --openmoji openmoji-17.0.0.tgz --subset 500 --minutes 10
+    python benchmarks/fewshot_quality.py --quick --out /tmp/fewshot     # seconds, for the tests
+Results: benchmarks/results/fewshot_quality_<tag>.json, .md and the grids (--out chooses).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import torch
+
+RESULTS = Path(__file__).parent / "results"
+
+# What each contender trains with. dcgan: the README's recipe for a folder (DiffAugment, an EMA
+# generator) at a width that trains at a useful rate on a CPU; fastgan: its family defaults
+# with DiffAugment and the EMA, at the width `defaults by folder size` picks for a CPU.
+CONTENDERS: dict[str, dict[str, Any]] = {
+    "dcgan": {"model": "dcgan", "width": 32, "batch_size": 32, "augment": "diffaug", "ema": 0.999},
+    "fastgan": {"model": "fastgan", "width": 16, "batch_size": 16, "augment": "diffaug",
+                "ema": 0.999},
+    "fastgan-lite0": {"model": "fastgan", "width": 16, "batch_size": 16, "augment": "diffaug",
+                      "ema": 0.999, "recon_loss": "lite0"},
+    "dcgan-ada": {"model": "dcgan", "width": 32, "batch_size": 32, "augment": "ada", "ema": 0.999},
+    "fastgan-ada": {"model": "fastgan", "width": 16, "batch_size": 16, "augment": "ada",
+                    "ema": 0.999},
+}
+
+
+# ----- data
+def openmoji_svgs(source: Path, cache: Path) -> list[Path]:
+    """The colour SVGs of an openmoji npm package (its .tgz or unpacked folder)."""
+    if source.is_file():
+        unpacked = cache / "package"
+        if not (unpacked / "color" / "svg").is_dir():
+            with tarfile.open(source) as tar:
+                members = [m for m in tar.getmembers() if m.name.startswith("package/color/svg/")]
+                tar.extractall(cache, members=members, filter="data")
+        source = unpacked
+    svg_dir = source / "color" / "svg" if (source / "color" / "svg").is_dir() else source
+    svgs = sorted(svg_dir.glob("*.svg"))
+    if not svgs:
+        raise SystemExit(f"no SVG files in {svg_dir}: pass the openmoji .tgz from `npm pack openmoji`")
+    return svgs
+
+
+def _svg_renderer() -> Any:
+    if shutil.which("rsvg-convert"):
+        def render(svg: Path, png: Path, px: int) -> None:
+            subprocess.run(["rsvg-convert", "-w", str(px), "-h", str(px), "-b", "white",
+                            "-o", str(png), str(svg)], check=True)
+        return render
+    try:
+        import cairosvg
+    except ImportError:
+        raise SystemExit("rendering SVG needs `rsvg-convert` (apt-get install librsvg2-bin) or "
+                         "`pip install cairosvg`") from None
+
+    def render_cairo(svg: Path, png: Path, px: int) -> None:
+        cairosvg.svg2png(url=str(svg), write_to=str(png), output_width=px, output_height=px,
+                         background_color="white")
+    return render_cairo
+
+
+def render_openmoji(source: Path, resolution: int, subset: int | None, seed: int = 0) -> Path:
+    """A folder of `subset` (None: all) OpenMoji emoji as RGB PNGs on white, rendered once."""
+    from latentstudio.paths import cache_dir
+
+    cache = cache_dir() / "openmoji"
+    svgs = openmoji_svgs(source, cache)
+    if subset:
+        svgs = sorted(random.Random(seed).sample(svgs, min(subset, len(svgs))))
+    out = cache / f"{resolution}px-{len(svgs)}-seed{seed}"
+    todo = [s for s in svgs if not (out / f"{s.stem}.png").exists()]
+    if todo:
+        out.mkdir(parents=True, exist_ok=True)
+        render = _svg_renderer()
+        print(f"rendering {len(todo)} emoji at {resolution} px into {out}", file=sys.stderr)
+
+        def one(svg: Path) -> None:
+            tmp = out / f".{svg.stem}.tmp.png"
+            render(svg, tmp, resolution)
+            tmp.replace(out / f"{svg.stem}.png")
+        with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+            list(pool.map(one, todo))
+    return out
+
+
+def quick_folder(root: Path, count: int = 48, resolution: int = 64) -> Path:
+    """A small folder of procedural shapes as PNGs (for --quick: no SVG renderer needed)."""
+    from latentstudio.data.shapes import make_shapes
+    from latentstudio.images import to_pil
+
+    folder = root / "quick-data"
+    folder.mkdir(parents=True, exist_ok=True)
+    images = make_shapes(count, resolution, seed=1).images
+    for i, image in enumerate(images):
+        to_pil(image).save(folder / f"{i:03d}.png")
+    return folder
+
+
+# ----- one contender, in its own process
+def train_worker(spec: dict[str, Any]) -> None:
+    """Train one contender until its deadline (a wall-clock time), then save and exit."""
+    torch.set_num_threads(spec["threads"])
+    from latentstudio.train.callbacks import Callback
+    from latentstudio.train.config import TrainConfig
+    from latentstudio.train.loop import train
+
+    class Deadline(Callback):
+        def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
+            if time.time() >= spec["deadline"]:
+                trainer._stop_requested = True  # as Ctrl-C does: finish the step, save, stop
+
+        def on_train_end(self, trainer: Any) -> None:
+            self.trainer = trainer
+
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    config = {k: v for k, v in spec["config"].items() if k in known}
+    own = {k: v for k, v in spec["config"].items() if k not in known}  # the family's settings
+    cfg = TrainConfig(**config, family_settings=own)
+    deadline = Deadline()
+    train(cfg, callbacks=[deadline], progress=False)
+    trainer = deadline.trainer
+    summary = {"steps": trainer.step, "epochs": trainer.epoch, "seconds": trainer.elapsed,
+               "images_per_s": trainer.step * cfg.batch_size / max(trainer.elapsed, 1e-9),
+               "precision": trainer.updater.precision,
+               "cpu_seconds": resource.getrusage(resource.RUSAGE_SELF).ru_utime}
+    records = [json.loads(line) for line in (Path(cfg.out) / "metrics.jsonl").read_text().splitlines()]
+    ada = [r for r in records if r.get("ada_p") is not None]
+    if ada:  # p at the end, and r averaged over the last quarter of the run
+        tail = ada[len(ada) * 3 // 4:]
+        summary["ada_p"] = ada[-1]["ada_p"]
+        summary["ada_r_last_quarter"] = sum(r["ada_r"] for r in tail) / len(tail)
+    (Path(cfg.out) / "bench_train.json").write_text(json.dumps(summary))
+
+
+def train_all(names: list[str], data: str, resolution: int, seconds: float, threads: int,
+              out: Path, seed: int, overrides: dict[str, Any]) -> dict[str, dict]:
+    """Start every contender at once with the same deadline; wait for all."""
+    deadline = time.time() + seconds
+    procs = {}
+    for name in names:
+        run_dir = out / "runs" / name
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        config = {**CONTENDERS[name], **overrides, "data": data, "resolution": resolution,
+                  "steps": 10**7, "seed": seed, "out": str(run_dir), "log_every": 10,
+                  "preview_every": 10**6, "checkpoint_every": 10**6, "device": "cpu"}
+        spec = {"config": config, "deadline": deadline, "threads": threads}
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        procs[name] = subprocess.Popen([sys.executable, __file__, "--worker", json.dumps(spec)],
+                                       env=env)
+    for name, proc in procs.items():
+        if proc.wait() != 0:
+            raise SystemExit(f"training {name} failed (exit {proc.returncode})")
+    return {name: json.loads((out / "runs" / name / "bench_train.json").read_text())
+            for name in names}
+
+
+# ----- scoring
+def score(run_dir: Path, extractor: str, n: int) -> dict[str, float]:
+    from latentstudio.metrics.evaluate import EvalConfig, evaluate_run
+
+    cfg = EvalConfig(metrics=("fid", "kid", "pr", "mem"), n=n, extractor=extractor,
+                     kid_subset_size=min(1000, max(n // 2, 2)), progress=False)
+    return evaluate_run(run_dir, cfg).values
+
+
+def save_grid(run_dir: Path, path: Path) -> None:
+    from latentstudio.images import make_grid, save_png
+    from latentstudio.runs import load_run
+
+    images = load_run(run_dir).sample(64, seed=0)
+    save_png(make_grid(images, nrow=8), path)
+
+
+def machine() -> dict[str, Any]:
+    from latentstudio.precision import cpu_flags
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "flags": sorted(cpu_flags() & {
+        "avx512_bf16", "amx_bf16", "avx512f", "avx2"}), "torch": torch.__version__,
+        "python": platform.python_version()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--openmoji", type=Path, help="openmoji .tgz (npm pack openmoji) or its folder")
+    p.add_argument("--data", help="a data spec instead (folder:PATH, fashion-mnist, ...)")
+    p.add_argument("--subset", type=int, help="this many emoji, drawn with --seed (default: all)")
+    p.add_argument("--resolution", type=int, default=64)
+    p.add_argument("--minutes", type=float, default=10.0, help="training budget per model")
+    p.add_argument("--models", default="dcgan,fastgan",
+                   help=f"comma list of {', '.join(CONTENDERS)} [default: dcgan,fastgan]")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per model [default: 1]")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting of every contender (e.g. --set width=8)")
+    p.add_argument("--n", type=int, help="samples to score [default: as many as the real images, "
+                   "at most 2000]")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tag", help="name of the result files [default: from the data]")
+    p.add_argument("--out", type=Path, help="folder for results [default: benchmarks/results]")
+    p.add_argument("--work", type=Path, help="folder for the runs [default: OUT/fewshot_runs]")
+    p.add_argument("--quick", action="store_true", help="seconds on tiny settings, for the tests")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        return train_worker(json.loads(args.worker))
+
+    out = args.out or RESULTS
+    out.mkdir(parents=True, exist_ok=True)
+    work = args.work or out / "fewshot_runs"
+    overrides = dict(kv.split("=", 1) for kv in args.set)
+    overrides = {k: json.loads(v) if v[:1] in "0123456789-[{" else v for k, v in overrides.items()}
+    if args.quick:
+        args.minutes = args.minutes if args.minutes != 10.0 else 0.1
+        data = f"folder:{quick_folder(work)}"
+        overrides = {"width": 4, "batch_size": 8, **overrides}
+        tag = args.tag or "quick"
+    elif args.openmoji:
+        data = f"folder:{render_openmoji(args.openmoji, args.resolution, args.subset, args.seed)}"
+        tag = args.tag or f"openmoji{args.subset or 'all'}_{args.resolution}px"
+    elif args.data:
+        data, tag = args.data, args.tag or args.data.replace(":", "_").replace("/", "_")
+    else:
+        raise SystemExit("give --openmoji PACKAGE, --data SPEC or --quick")
+    names = args.models.split(",")
+    unknown = [n for n in names if n not in CONTENDERS]
+    if unknown:
+        raise SystemExit(f"unknown model {unknown[0]!r}: use {', '.join(CONTENDERS)}")
+
+    load_before = os.getloadavg()[0]
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    print(f"training {', '.join(names)} for {args.minutes:g} min each, at the same time, "
+          f"{args.threads} thread(s) each", file=sys.stderr)
+    trained = train_all(names, data, args.resolution, args.minutes * 60, args.threads, work,
+                        args.seed, overrides)
+    load_trained = os.getloadavg()[0]
+
+    from latentstudio.data import load_dataset
+
+    count = len(load_dataset(data, resolution=args.resolution, progress=False))
+    n = args.n or min(count, 2000)
+    if args.quick:
+        n = min(n, 32)
+    rows: dict[str, dict] = {}
+    for name in names:
+        run_dir = work / "runs" / name
+        t0 = time.perf_counter()
+        scores = {ex: score(run_dir, ex, n) for ex in ("lite0", "domain")}
+        print(f"scored {name} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        grid = out / f"fewshot_{tag}_{name}.png"
+        save_grid(run_dir, grid)
+        rows[name] = {"settings": {**CONTENDERS[name], **overrides}, "train": trained[name],
+                      "scores": scores, "grid": grid.name}
+        print(f"{name}: {json.dumps(rows[name])}", file=sys.stderr)
+    result = {"benchmark": "fewshot_quality", "started": started, "data": data,
+              "images": count, "resolution": args.resolution, "minutes_per_model": args.minutes,
+              "threads_per_model": args.threads, "n_scored": n, "machine": machine(),
+              "load_average": {"before": load_before, "after_training": load_trained,
+                               "after": os.getloadavg()[0]},
+              "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
+              "models": rows}
+    (out / f"fewshot_quality_{tag}.json").write_text(json.dumps(result, indent=1))
+    (out / f"fewshot_quality_{tag}.md").write_text(report(result))
+    print(report(result))
+
+
+def report(r: dict) -> str:
+    m = r["machine"]
+    lines = [f"# Few-shot quality: {r['data'].rsplit('/', 1)[-1]} ({r['images']} images, "
+             f"{r['resolution']} px)", "",
+             f"Measured {r['started']} with `{r['command']}`: every model trained at the same time "
+             f"for {r['minutes_per_model']:g} min, {r['threads_per_model']} torch thread(s) each, "
+             f"on {m['cpu']} ({m['cores']} cores; {', '.join(m['flags'])}), torch {m['torch']}; "
+             f"load average {r['load_average']['before']:.1f} before, "
+             f"{r['load_average']['after_training']:.1f} at the end of training. "
+             f"Scored on {r['n_scored']} samples of the EMA generator against the training images.",
+             "",
+             "| model | settings | steps | img/s | CPU s | FID (lite0) | KID (lite0) | FID (domain) | "
+             "KID (domain) | precision / recall (domain) | memorisation (lite0 / domain / px) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    for name, row in r["models"].items():
+        s, t = row["scores"], row["train"]
+        lite, dom = s["lite0"], s["domain"]
+        settings = ", ".join(f"{k} {v}" for k, v in row["settings"].items() if k != "model")
+        lines.append(
+            f"| {name} | {settings} | {t['steps']} | {t['images_per_s']:.1f} | "
+            f"{t.get('cpu_seconds', float('nan')):.0f} | {lite['fid']:.1f} | "
+            f"{lite['kid']:.4f} | {dom['fid']:.2f} | {dom['kid']:.4f} | "
+            f"{dom['precision']:.2f} / {dom['recall']:.2f} | {lite['memorisation']:.3f} / "
+            f"{dom['memorisation']:.3f} / {lite['memorisation_px']:.3f} |")
+    ada = {n: row["train"] for n, row in r["models"].items() if "ada_p" in row["train"]}
+    if ada:
+        lines += ["", "ADA: " + "; ".join(f"{n}: p {t['ada_p']:.3f} at the end, r "
+                                          f"{t['ada_r_last_quarter']:.2f} over the last quarter"
+                                          for n, t in ada.items())]
+    lines += ["", "CPU s: user CPU seconds the training process got (set-up included); with "
+              "other work on the machine it is less than threads x minutes.",
+              "", "Grids (8x8, seed 0): " + ", ".join(f"`{row['grid']}`" for row in r["models"].values()),
+              ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

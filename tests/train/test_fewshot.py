@@ -1,0 +1,101 @@
+"""Few images: the settings a folder gets without --model, FastGAN's perceptual reconstruction
+distance, the fastgan demo preset, and the few-shot benchmark in its quick mode."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from latentstudio.cli import main
+from latentstudio.commands.train import DEMO_FASTGAN
+from latentstudio.train.auto import suggest
+from latentstudio.train.config import TrainConfig
+
+BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
+
+
+def _folder(root: Path, count: int) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        Image.new("RGB", (20, 20), (i * 7 % 256, 40, 200)).save(root / f"{i}.png")
+    return root
+
+
+def test_a_folder_at_64_px_gets_fastgan_and_says_why(tmp_path, capsys):
+    folder = _folder(tmp_path / "imgs", 12)
+    assert main(["train", "--data", f"folder:{folder}", "--resolution", "64", "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    resolved = json.loads(out)
+    assert resolved["model"] == "fastgan" and resolved["augment"] == "diffaug"
+    assert resolved["ema"] == 0.999 and resolved["width"] == 16
+    line = [ln for ln in err.splitlines() if ln.startswith("no --model given")]
+    assert len(line) == 1 and "12 images at 64 px: fastgan" in line[0]
+
+
+def test_a_folder_at_32_px_gets_dcgan_with_its_tricks_and_flags_win(tmp_path):
+    folder = _folder(tmp_path / "imgs", 5)
+    added, line = suggest({"data": str(folder), "resolution": 32, "width": 8}, on_gpu=False)
+    assert added["model"] == "dcgan" and added["augment"] == "diffaug" and "width" not in added
+    assert "5 images at 32 px: dcgan" in line
+
+
+def test_built_in_data_and_an_explicit_model_are_left_alone(tmp_path, capsys):
+    assert suggest({"data": "shapes:64", "resolution": 64}, on_gpu=False) is None
+    folder = _folder(tmp_path / "imgs", 3)
+    assert main(["train", "--model", "dcgan", "--data", str(folder), "--resolution", "64",
+                 "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["model"] == "dcgan" and "no --model given" not in err
+
+
+def test_lite0_distance_is_zero_for_equal_images_and_grows_with_noise():
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from latentstudio.train.perceptual import Lite0Distance
+
+    torch.manual_seed(0)
+    dist = Lite0Distance()
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    small = dist(x, x + 0.05 * torch.randn_like(x))
+    large = dist(x, x + 0.5 * torch.randn_like(x))
+    assert dist(x, x).item() == pytest.approx(0.0, abs=1e-6)
+    assert 0 < small.item() < large.item()
+    assert not any(p.requires_grad for p in dist.parameters())
+
+
+def test_fastgan_trains_with_the_perceptual_reconstruction(tmp_path, one_thread):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from latentstudio.train.loop import train
+
+    cfg = TrainConfig(model="fastgan", data="shapes:16", resolution=64, width=4, batch_size=4,
+                      latent_dim=8, steps=2, log_every=1, preview_count=4, device="cpu",
+                      family_settings={"recon_loss": "lite0"}, out=str(tmp_path / "run"))
+    run = train(cfg, progress=False)
+    records = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    recon = [r["recon"] for r in records if "recon" in r]
+    assert recon and all(v > 0 for v in recon)
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["config"]["family_settings"] == {"recon_loss": "lite0"}
+
+
+def test_the_fastgan_demo_preset_is_a_valid_fastgan_run():
+    cfg = TrainConfig(**DEMO_FASTGAN)
+    assert cfg.model == "fastgan" and cfg.resolution == 64
+
+
+def test_fewshot_benchmark_quick(tmp_path):
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "fewshot_quality.py"), "--quick",
+                           "--minutes", "0.05", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((tmp_path / "fewshot_quality_quick.json").read_text())
+    assert set(result["models"]) == {"dcgan", "fastgan"}
+    for row in result["models"].values():
+        assert row["train"]["steps"] > 0
+        for extractor in ("lite0", "domain"):
+            assert row["scores"][extractor]["fid"] >= 0
+        assert (tmp_path / row["grid"]).is_file()
+    assert "| fastgan |" in (tmp_path / "fewshot_quality_quick.md").read_text()
