@@ -1,7 +1,7 @@
 """Callbacks the loop calls at fixed points; RunWriter fills the run folder.
 
-RunWriter writes metrics.jsonl, TensorBoard events (tb/), preview grids (samples/epoch_NNNN.png)
-from fixed latents, progress.gif and losses.png.
+RunWriter writes metrics.jsonl, TensorBoard events (tb/, with the tensorboard extra), preview grids
+(samples/epoch_NNNN.png) from fixed latents, progress.gif and losses.png.
 """
 
 from __future__ import annotations
