@@ -126,3 +126,12 @@ def test_gallery_shows_the_lineage(tiny_run, tmp_path, one_thread) -> None:
     assert summarize(tmp_path, child)["parent"]["link"] == "parent-ema"
     assert "from parent-ema" in runs_page_html(tmp_path)
     assert summarize(tmp_path, tmp_path / "parent-ema")["parent"] is None
+
+
+def test_a_config_file_may_name_the_parent(tiny_run, tmp_path, capsys) -> None:
+    parent = tiny_run("dcgan", name="parent-ema", **PARENT)
+    settings = tmp_path / "fine-tune.toml"
+    settings.write_text(f'init_from = "{parent}"\ndata = "shapes:32"\n')
+    assert main(["train", "--config", str(settings), "--dry-run"]) == 0
+    resolved = json.loads(capsys.readouterr().out)
+    assert resolved["width"] == 8 and resolved["latent_dim"] == 16 and resolved["data"] == "shapes:32"

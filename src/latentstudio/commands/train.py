@@ -227,7 +227,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = train(resume=args.resume, overrides=given, callbacks=_eval_callbacks(args),
                         raise_interrupt=True)
     else:
-        if args.init_from:
+        if args.init_from or args.config:
             _inherit_parent(args)
         cfg, _ = config_from_args(args)
         if args.dry_run:
@@ -244,10 +244,13 @@ def _inherit_parent(args: argparse.Namespace) -> None:
     from latentstudio.runs import read_run_config
     from latentstudio.train.config import load_config_file, parent_settings, parse_init_from
 
-    path, _ = parse_init_from(args.init_from)
-    if not path.is_dir():
-        raise UserError(f"--init-from {args.init_from}: {path} is not a run folder")
     in_file = load_config_file(args.config) if args.config else {}
+    spec = args.init_from or in_file.get("init_from")
+    if not spec:
+        return
+    path, _ = parse_init_from(str(spec))
+    if not path.is_dir():
+        raise UserError(f"--init-from {spec}: {path} is not a run folder")
     for name, value in parent_settings(read_run_config(path)).items():
         if getattr(args, name, None) is None and name not in in_file:
             setattr(args, name, value)
