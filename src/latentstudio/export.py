@@ -329,7 +329,8 @@ def model_card(meta: dict[str, Any]) -> str:
         lines.append(f"| classes | {', '.join(data.get('class_names') or []) or meta['num_classes']} |")
     parent = meta.get("parent")
     if isinstance(parent, dict):
-        lines.append(f"| fine-tuned from | `{parent.get('run')}` at step {parent.get('step')} |")
+        lines.append(f"| fine-tuned from | `{Path(str(parent.get('run'))).name}` at step "
+                     f"{parent.get('step')} |")
     lines += ["", "## Metrics", ""]
     metrics = meta.get("metrics") or {}
     if metrics.get("values"):
