@@ -16,7 +16,8 @@ from latentstudio import __version__
 from latentstudio.errors import Interrupted, UserError
 
 # Modules under latentstudio.commands, in the order their commands appear in --help.
-COMMAND_MODULES = ["train", "data", "serve", "models", "metrics", "explore", "estimate", "dream"]
+COMMAND_MODULES = ["train", "data", "serve", "models", "metrics", "explore", "estimate", "dream",
+                   "export"]
 
 
 class _Parser(argparse.ArgumentParser):

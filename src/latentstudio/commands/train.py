@@ -60,6 +60,9 @@ HELP = {
     "device": "auto, cpu, cuda or cuda:N",
     "precision": "auto (bf16 on GPUs that support it, fp32 on CPU), bf16, fp16 or fp32",
     "compile": "torch.compile the models (GPU; falls back with a warning if it fails)",
+    "init_from": "fine-tune: start a new run from the weights of RUN (its last checkpoint; "
+                 "RUN:best for best.pt) with fresh optimisers at step 0; model and loss settings "
+                 "not given default to RUN's",
 }
 
 
@@ -240,6 +243,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = train(resume=args.resume, overrides=given, callbacks=_eval_callbacks(args),
                         raise_interrupt=True)
     else:
+        if args.init_from or args.config:
+            _inherit_parent(args)
         cfg, _ = config_from_args(args, pick_model=True)
         if args.dry_run:
             return _print_resolved(cfg)
@@ -247,6 +252,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     if world_from_env().is_main:
         _print_results(Path(run_dir))
     return 0
+
+
+def _inherit_parent(args: argparse.Namespace) -> None:
+    """--init-from RUN: the parent's model settings for the flags given neither on the command
+    line nor in --config (so `--init-from RUN --data folder:X` trains the same model)."""
+    from latentstudio.runs import read_run_config
+    from latentstudio.train.config import load_config_file, parent_settings, parse_init_from
+
+    in_file = load_config_file(args.config) if args.config else {}
+    spec = args.init_from or in_file.get("init_from")
+    if not spec:
+        return
+    path, _ = parse_init_from(str(spec))
+    if not path.is_dir():
+        raise UserError(f"--init-from {spec}: {path} is not a run folder")
+    for name, value in parent_settings(read_run_config(path)).items():
+        if getattr(args, name, None) is None and name not in in_file:
+            setattr(args, name, value)
 
 
 def _print_resolved(cfg: Any) -> int:
@@ -268,7 +291,8 @@ def _print_results(run_dir: Path) -> None:
     print(f"  progress:     {run_dir / 'progress.gif'}")
     print(f"  losses:       {run_dir / 'losses.png'}")
     print(f"  checkpoint:   {run_dir / 'checkpoints' / 'last.pt'}")
-    print(f"  TensorBoard:  tensorboard --logdir {run_dir / 'tb'}")
+    if (run_dir / "tb").is_dir():
+        print(f"  TensorBoard:  tensorboard --logdir {run_dir / 'tb'}")
     print(f"  more samples: latentstudio sample {run_dir} --n 64 --out grid.png")
 
 

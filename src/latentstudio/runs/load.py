@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -15,7 +15,9 @@ from latentstudio.errors import UserError
 from latentstudio.models import Family, Kind, ModelConfig, get_family
 from latentstudio.runs.checkpoint import load_checkpoint, load_models
 from latentstudio.runs.folder import read_run_config
-from latentstudio.train.config import TrainConfig
+
+if TYPE_CHECKING:  # imported when used: `latentstudio.load` samples without the training code
+    from latentstudio.train.config import TrainConfig
 
 
 @dataclass
@@ -60,27 +62,12 @@ class Run:
 
     def latents(self, n: int, seed: int = 0) -> torch.Tensor:
         """n latents from `seed` (the same on every device)."""
-        g = torch.Generator().manual_seed(seed)
-        return self.kind.latents(n, self.config.latent_dim, g)
+        return seeded_latents(self.kind, n, self.config.latent_dim, seed)
 
     def labels_for(self, n: int, class_: int | str | None = None, seed: int = 0) -> torch.Tensor | None:
         """Labels for a conditional model: one class repeated, or cycling through all classes."""
-        if not self.model_config.num_classes:
-            if class_ is not None:
-                raise UserError(f"model {self.config.model!r} is not conditional; drop --class")
-            return None
-        k = self.model_config.num_classes
-        if class_ is None:
-            return torch.arange(n) % k
-        if isinstance(class_, str) and not class_.isdigit():
-            names = self.class_names
-            if class_ not in names:
-                raise UserError(f"unknown class {class_!r}; choose one of: {', '.join(names)}")
-            class_ = names.index(class_)
-        class_ = int(class_)
-        if not 0 <= class_ < k:
-            raise UserError(f"class index {class_} is out of range 0..{k - 1}")
-        return torch.full((n,), class_, dtype=torch.long)
+        return labels_for(self.config.model, self.model_config.num_classes, self.class_names, n,
+                          class_)
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None,
@@ -104,8 +91,37 @@ class Run:
                             seed=cfg.seed, limit=cfg.data_limit, progress=progress)
 
 
+def seeded_latents(kind: Kind, n: int, latent_dim: int, seed: int = 0) -> torch.Tensor:
+    """n latents of a kind's prior drawn from `seed` on the CPU (the same on every device)."""
+    g = torch.Generator().manual_seed(seed)
+    return kind.latents(n, latent_dim, g)
+
+
+def labels_for(model: str, num_classes: int, class_names: list[str], n: int,
+               class_: int | str | None = None) -> torch.Tensor | None:
+    """n labels for a conditional model: `class_` (name or index) repeated, or cycling through
+    all classes; None for an unconditional one."""
+    if not num_classes:
+        if class_ is not None:
+            raise UserError(f"model {model!r} is not conditional; drop --class")
+        return None
+    k = num_classes
+    if class_ is None:
+        return torch.arange(n) % k
+    if isinstance(class_, str) and not class_.isdigit():
+        if class_ not in class_names:
+            raise UserError(f"unknown class {class_!r}; choose one of: {', '.join(class_names)}")
+        class_ = class_names.index(class_)
+    class_ = int(class_)
+    if not 0 <= class_ < k:
+        raise UserError(f"class index {class_} is out of range 0..{k - 1}")
+    return torch.full((n,), class_, dtype=torch.long)
+
+
 def load_run(path: str | Path, device: str | torch.device = "cpu", checkpoint: str = "last") -> Run:
     """Load a run folder's models from checkpoints/CHECKPOINT.pt, ready to sample (eval mode)."""
+    from latentstudio.train.config import TrainConfig
+
     path = Path(path)
     if not path.exists():
         raise UserError(f"run folder {path} does not exist")

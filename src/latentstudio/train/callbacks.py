@@ -1,7 +1,7 @@
 """Callbacks the loop calls at fixed points; RunWriter fills the run folder.
 
-RunWriter writes metrics.jsonl, TensorBoard events (tb/), preview grids (samples/epoch_NNNN.png)
-from fixed latents, progress.gif and losses.png.
+RunWriter writes metrics.jsonl, TensorBoard events (tb/, with the tensorboard extra), preview grids
+(samples/epoch_NNNN.png) from fixed latents, progress.gif and losses.png.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ class RunWriter(Callback):
             from torch.utils.tensorboard import SummaryWriter
 
             self._tb = SummaryWriter(str(trainer.run_dir / "tb"))
+        except ImportError:  # an extra: metrics.jsonl, losses.png and the gallery show the same
+            print(f"note: no TensorBoard logs in {trainer.run_dir / 'tb'} (pip install "
+                  "'latentstudio[tensorboard]' to write them)", file=sys.stderr)
         except Exception as e:  # noqa: BLE001 - TensorBoard is a nicety; never stop training for it
             print(f"warning: TensorBoard logging disabled ({e})", file=sys.stderr)
         if trainer.step == 0:

@@ -69,6 +69,7 @@ class TrainConfig:
     device: str = "auto"
     precision: Precision = "auto"
     compile: bool = False
+    init_from: str | None = None  # RUN or RUN:CHECKPOINT whose weights a new run starts from
     # The family's own hyper-parameters (its `settings` dataclass), filled by resolve_config.
     family_settings: dict[str, Any] = field(default_factory=dict)
 
@@ -217,3 +218,55 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise UserError(f"config file {path} must hold a table of settings")
     raw = raw.get("train", raw)
     return {k.replace("-", "_"): v for k, v in raw.items()}
+
+
+# --init-from: the settings a fine-tuned run takes from its parent unless given, those that shape
+# the networks and how they learn; the data, the run's length and its bookkeeping are its own.
+INHERITED = ("model", "resolution", "channels", "latent_dim", "width", "spectral_norm", "loss",
+             "n_critic", "clip", "gp_weight", "r1", "ema", "ema_rampup", "lr", "lr_d", "betas",
+             "optimizer", "recon", "beta", "batch_size")
+# What must be equal for the parent's weights to fit, as said in an error.
+_SHAPE = {"channels": "{} channels", "latent_dim": "latent size {}", "width": "width {}",
+          "num_classes": "{} classes", "spectral_norm": "spectral norm {}",
+          "batch_norm": "batch norm {}", "family_settings": "settings {}"}
+
+
+def parse_init_from(text: str) -> tuple[Path, str]:
+    """(run folder, checkpoint name) of `--init-from RUN` or `RUN:CHECKPOINT` (last by default)."""
+    path = Path(text).expanduser()
+    if not path.exists() and ":" in text:
+        head, tail = text.rsplit(":", 1)
+        if tail and tail.replace("_", "").replace("-", "").isalnum():
+            return Path(head).expanduser(), tail
+    return path, "last"
+
+
+def parent_settings(meta: dict[str, Any]) -> dict[str, Any]:
+    """The INHERITED settings of a parent run's config.json, and its family's own settings,
+    flat (as `latentstudio train` flags are named); the networks' shapes from model_config."""
+    config, shapes = dict(meta.get("config", {})), meta.get("model_config") or {}
+    for name in ("resolution", "channels", "latent_dim", "width", "spectral_norm"):
+        if shapes.get(name) is not None:
+            config[name] = shapes[name]
+    settings = {k: config[k] for k in INHERITED if config.get(k) is not None}
+    if isinstance(settings.get("betas"), list):
+        settings["betas"] = tuple(settings["betas"])
+    return {**settings, **(config.get("family_settings") or {})}
+
+
+def parent_mismatch(source: str, parent: dict[str, Any], model: str,
+                    shapes: dict[str, Any]) -> str | None:
+    """Why a run of `model` with networks `shapes` (a ModelConfig as a dict) cannot start from
+    the weights of the run `parent` (its config.json), or None when they fit."""
+    theirs = parent.get("model_config") or {}
+    parent_model = parent.get("model") or parent.get("config", {}).get("model")
+    differ = [k for k in _SHAPE if k in theirs and theirs[k] != shapes.get(k)]
+    if parent_model == model and theirs.get("resolution") == shapes["resolution"] and not differ:
+        return None
+
+    def describe(name: Any, values: dict[str, Any]) -> str:
+        extra = [_SHAPE[k].format(values.get(k)) for k in differ]
+        return f"a {name} at {values.get('resolution')} px" + (f" with {', '.join(extra)}" if extra else "")
+
+    return (f"cannot start from {source}: it is {describe(parent_model, theirs)}, this run is "
+            f"{describe(model, shapes)}; drop the flags that differ (they default to the parent's)")

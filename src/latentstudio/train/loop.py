@@ -52,7 +52,13 @@ from latentstudio.runs import (
 from latentstudio.runs.preview import preview_images
 from latentstudio.train import distributed
 from latentstudio.train.callbacks import Callback, RunWriter
-from latentstudio.train.config import TrainConfig, model_config_for, resolve_config
+from latentstudio.train.config import (
+    TrainConfig,
+    model_config_for,
+    parent_mismatch,
+    parse_init_from,
+    resolve_config,
+)
 from latentstudio.train.distributed import World
 from latentstudio.train.memory import check_model_fits
 from latentstudio.train.steps import step_class
@@ -81,7 +87,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, run_dir: Path, callbacks: Sequence[Callback] = (),
                  progress: bool = True, payload: dict[str, Any] | None = None, *,
-                 world: World | None = None) -> None:
+                 world: World | None = None, init: dict[str, Any] | None = None) -> None:
         self.family = get_family(config.model)
         self.kind = self.family.hooks
         self.config = resolve_config(config, self.family)
@@ -137,6 +143,9 @@ class Trainer:
         self._scale: dict[str, deque[float]] = {}  # |value| of recent log windows, per name
         if payload is not None:
             self._restore(payload)
+        self.parent: dict[str, Any] | None = None  # the --init-from run, as config.json records it
+        if init is not None:
+            self._init_from(init)
         if self.world.distributed:
             self.updater.wrap_networks(lambda net: distributed.wrap(net, self.device))
         self._compile_checks = 0  # steps still run with a fallback to eager mode
@@ -167,6 +176,26 @@ class Trainer:
         self.updater.schedule_steps = p.get("schedule_steps") or self._saved_total(payload)
         if self.world.rank:  # only rank 0's noise state is saved
             self.updater.reseed(self.world.rank, self.step)
+
+    def _init_from(self, parent: dict[str, Any]) -> None:
+        """Start from the weights of `parent` (from load_parent): every network, the EMA copy
+        from the parent's (or its generator when it kept none); optimisers stay fresh, step 0."""
+        meta, payload, source = parent["meta"], parent["payload"], parent["source"]
+        problem = parent_mismatch(source, meta, self.config.model,
+                                  dataclasses.asdict(self.model_config))
+        if problem:
+            raise UserError(problem)
+        saved, image = payload["models"], self.kind.image_module
+        try:
+            for name, net in self._networks().items():
+                net.load_state_dict(saved[name] if name in saved else saved[name.removesuffix("_ema")])
+        except (KeyError, RuntimeError):
+            raise UserError(f"cannot start from {source}: its checkpoint does not fit this "
+                            f"{self.config.model} ({image} and the rest must be the same)") from None
+        progress = payload.get("progress", {})
+        self.parent = {"run": str(Path(parent["path"]).resolve()), "checkpoint": parent["checkpoint"],
+                       "step": progress.get("step"), "model": meta.get("model"),
+                       "data": {k: meta.get("data", {}).get(k) for k in ("spec", "fingerprint")}}
 
     def _saved_total(self, payload: dict[str, Any]) -> int:
         """The step count of the config a checkpoint was saved with (checkpoints of 0.1.0 have no
@@ -440,7 +469,8 @@ def _write_config(trainer: Trainer) -> None:
         data={"spec": trainer.config.data, "fingerprint": data.fingerprint(), "count": len(data),
               "resolution": data.resolution, "channels": data.channels,
               "class_names": data.class_names},
-        resolved_precision=trainer.updater.precision)  # what --precision auto chose here
+        resolved_precision=trainer.updater.precision,  # what --precision auto chose here
+        **({"parent": trainer.parent} if trainer.parent else {}))
 
 
 def train(config: TrainConfig | None = None, *, resume: str | Path | None = None,
@@ -538,6 +568,18 @@ def _resumed_trainer(run_dir: Path, callbacks: Sequence[Callback], progress: boo
     return trainer
 
 
+def load_parent(spec: str) -> dict[str, Any]:
+    """The run `--init-from RUN[:CHECKPOINT]` names: its path, checkpoint name, config.json
+    ("meta") and checkpoint ("payload")."""
+    path, checkpoint = parse_init_from(spec)
+    if not path.is_dir():
+        raise UserError(f"--init-from {spec}: {path} is not a run folder")
+    meta = read_run_config(path)
+    payload = load_checkpoint(path / "checkpoints" / f"{checkpoint}.pt")
+    return {"source": spec, "path": str(path), "checkpoint": checkpoint, "meta": meta,
+            "payload": payload}
+
+
 def _new_trainer(config: TrainConfig | None, callbacks: Sequence[Callback], progress: bool,
                  world: World = distributed.SINGLE) -> Trainer:
     cfg = config or TrainConfig()
@@ -552,9 +594,10 @@ def _new_trainer(config: TrainConfig | None, callbacks: Sequence[Callback], prog
         return run_dir
 
     run_dir = distributed.on_main(choose_run_dir, world)  # one name, even if clocks differ
+    init = distributed.on_main(lambda: load_parent(cfg.init_from), world) if cfg.init_from else None
     # Build everything (and fail on bad settings) before anything is written.
     trainer = Trainer(dataclasses.replace(cfg, out=str(run_dir)), run_dir, callbacks, progress,
-                      world=world)
+                      world=world, init=init)
     if world.is_main:
         try:
             run_dir.mkdir(parents=True, exist_ok=True)

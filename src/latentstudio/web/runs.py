@@ -133,7 +133,20 @@ def summarize(root: Path, run_dir: Path, now: float | None = None) -> dict[str, 
         "thumbnail": file_url(root, grids[-1][1]) if grids else None,
         "updated": updated,
         "created": (meta or {}).get("created"),
+        "parent": lineage(root, meta),
     }
+
+
+def lineage(root: Path, meta: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The run a fine-tuned run started from (config.json's "parent"): its folder name, the
+    name to link to when a run of that name is in this gallery (else None), and the step."""
+    parent = (meta or {}).get("parent")
+    if not isinstance(parent, dict) or not isinstance(parent.get("run"), str):
+        return None
+    name = Path(parent["run"]).name
+    step = parent.get("step")
+    return {"name": name, "link": name if resolve_run(root, name) is not None else None,
+            "step": step if isinstance(step, int) else None}
 
 
 def list_runs(root: Path) -> list[dict[str, Any]]:
@@ -172,12 +185,13 @@ def _card_html(r: dict[str, Any]) -> str:
     steps = f"step {r['step']}" + (f" / {r['total_steps']}" if r["total_steps"] else "")
     scores = (f'<div class="scores">{e(score_text(r["scores"]))}</div>' if r["scores"] else "")
     problems = (f'<div class="problems">{e("; ".join(r["problems"]))}</div>' if r["problems"] else "")
+    parent = (f'<div class="meta lineage">from {e(r["parent"]["name"])}</div>' if r.get("parent") else "")
     status = e(r["status"])
     return (f'<a class="card" href="#/run/{quote(r["name"])}" data-run="{e(r["name"])}">'
             f'<div class="thumb">{thumb}</div><div class="body">'
             f'<div class="name">{e(r["name"])}<span class="badge {status.replace(" ", "-")}" '
             f'data-status="{status}">{status}</span></div>'
-            f'<div class="meta">{e(meta)}</div>'
+            f'<div class="meta">{e(meta)}</div>{parent}'
             f'<div class="progress"><div style="width:{pct:.1f}%"></div></div>'
             f'<div class="meta">{e(steps)}</div>{scores}{problems}</div></a>')
 

@@ -113,6 +113,7 @@ function runCard(r) {
     h("div", { class: "body" },
       h("div", { class: "name" }, r.name, badge(r.status)),
       h("div", { class: "meta" }, [r.model, r.data, r.resolution ? r.resolution + " px" : null].filter(Boolean).join(" · ")),
+      r.parent ? h("div", { class: "meta lineage" }, "from " + r.parent.name) : null,
       h("div", { class: "progress", title: `step ${r.step} of ${r.total_steps ?? "?"}` }, h("div", { style: `width:${pct}%` })),
       h("div", { class: "meta" }, `step ${r.step}${r.total_steps ? " / " + r.total_steps : ""}`),
       r.scores.length ? h("div", { class: "scores", title: "from eval.json" }, r.scores.map((s) => `${s.label} ${fmt(s.value)}`).join(" · ")) : null,
@@ -203,7 +204,8 @@ async function runPage(name, token) {
   const head = h("div", { class: "pagehead" },
     h("a", { href: "#/", class: "small" }, "← Runs"),
     h("h1", { id: "run-name" }, name, h("span", { id: "run-status" }, badge(detail.status))),
-    h("div", { class: "meta", id: "run-meta" }));
+    h("div", { class: "meta", id: "run-meta" }),
+    h("div", { class: "meta", id: "run-parent", hidden: true }));
   const banner = h("div", { class: "banner", id: "problems", hidden: true });
   const gridImg = h("img", { class: "pix", id: "grid-image", alt: "preview grid" });
   const gridBox = h("div", { class: "gridview", id: "grid-view", title: "click a picture to star it" }, gridImg);
@@ -329,6 +331,13 @@ async function runPage(name, token) {
     document.getElementById("run-status").replaceChildren(badge(d.status));
     document.getElementById("run-meta").textContent = [d.model, d.data && (d.data.spec || d.data), d.resolution && d.resolution + " px",
       `step ${d.step}${d.total_steps ? " / " + d.total_steps : ""}`, d.created].filter(Boolean).join(" · ");
+    const parentBox = document.getElementById("run-parent");
+    parentBox.hidden = !d.parent;
+    if (d.parent) {
+      const p = d.parent;
+      parentBox.replaceChildren("fine-tuned from ", p.link ? h("a", { href: "#/run/" + enc(p.link) }, p.name) : p.name,
+        p.step !== null ? ` at step ${p.step}` : "");
+    }
     banner.hidden = !d.problems.length;
     banner.textContent = d.problems.join("; ");
     const atLatest = prev === null || state.epochIndex === null || state.epochIndex >= prev.grids.length - 1;
