@@ -45,6 +45,8 @@ def test_keyframe_lists_expand_ranges_and_keep_files() -> None:
     assert split_keys("3,10-12,walk.pt,2024-01.png") == ["3", "10", "11", "12", "walk.pt", "2024-01.png"]
     with pytest.raises(UserError, match="a range goes up"):
         split_keys("3,9-8")
+    with pytest.raises(UserError, match="seeds go up to"):
+        split_keys("3,99999999999999999999")
 
 
 def _pixels(path: Path) -> np.ndarray:

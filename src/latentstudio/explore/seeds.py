@@ -31,10 +31,11 @@ def parse_seeds(text: str, flag: str = "--seeds") -> list[int]:
 
 
 def expand_ranges(items: list[str], flag: str = "--seeds") -> list[str]:
-    """Keyframe entries with each seed range `A-B` written out as seeds; other entries kept."""
+    """Keyframe entries with each seed range `A-B` written out as seeds (and every seed checked);
+    other entries (files) kept as they are."""
     out: list[str] = []
     for item in items:
-        if _RANGE.match(item.strip()):
+        if is_seed_spec(item):
             out += [str(s) for s in _expand(item.strip(), ",".join(items), flag, len(out))]
         else:
             out.append(item)
