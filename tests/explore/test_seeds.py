@@ -82,6 +82,7 @@ def test_sample_seeds_grid_has_one_cell_per_seed(dcgan_run: Path, tmp_path: Path
     (["sample", "RUN", "--seeds", "-1"], "whole numbers >= 0"),
     (["sample", "RUN", "--seeds", "0-20000", "--out", "x/"], "at most 10000 seeds"),
     (["sample", "RUN", "--seeds", "1,2", "--seed", "4"], "not both"),
+    (["sample", "RUN", "--seeds", "0-1024", "--out", "g.png"], "--seeds lists 1025: a grid holds at most 1024"),
     (["interpolate", "RUN", "--seeds", "3,9-1"], "a range goes up"),
     (["vector", "RUN", "--positive", "1-0", "--negative", "3"], "a range goes up"),
     (["render", "RUN", "--seeds", "4-1"], "a range goes up"),

@@ -27,15 +27,15 @@ def check_truncation(psi: float | None) -> None:
                         f"0.7 = typical), got {psi}")
 
 
-def check_count(n: int, grid: bool) -> None:
-    """UserError unless 1 <= n <= the limit for a grid or a folder."""
+def check_count(n: int, grid: bool, flag: str = "--n") -> None:
+    """UserError unless 1 <= n <= the limit for a grid or a folder (`flag` names the count)."""
     if n <= 0:
         raise UserError(f"--n must be positive, got {n}")
     if grid and n > MAX_GRID:
-        raise UserError(f"--n {n}: a grid holds at most {MAX_GRID} images; write a folder/ "
+        raise UserError(f"{flag} {n}: a grid holds at most {MAX_GRID} images; write a folder/ "
                         f"for up to {MAX_SAMPLES}")
     if n > MAX_SAMPLES:
-        raise UserError(f"--n {n}: at most {MAX_SAMPLES} images per call; run again with "
+        raise UserError(f"{flag} {n}: at most {MAX_SAMPLES} images per call; run again with "
                         f"other --seed values for more")
 
 
@@ -62,7 +62,7 @@ def sample_to(run: str | os.PathLike, out: str | os.PathLike, n: int = 64, seed:
         n = len(seeds)
     out = Path(out)
     as_folder = str(out).endswith(("/", os.sep)) or out.is_dir() or not out.suffix
-    check_count(n, grid=not as_folder)
+    check_count(n, grid=not as_folder, flag="--n" if seeds is None else "--seeds lists")
     check_truncation(truncation)
     if not as_folder and out.suffix.lower() != ".png":
         raise UserError(f"--out {out}: use a .png file for a grid, or a folder/ for single images")
