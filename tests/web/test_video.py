@@ -248,3 +248,37 @@ def test_make_a_video_in_the_browser(live_server, runs_root, shots, browser):
     keys_at = {1: order[0], middle: order[1], expected - 1: order[2]}
     assert favourites_shown({f: frames[f] for f in keys_at}, runs_root / RUN, order) == keys_at
     assert problems == []
+
+
+def test_conditional_run_keeps_each_favourites_class(tiny_run, tmp_path):
+    import json
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from latentstudio.web.app import create_app
+
+    root = tmp_path / "runs"
+    shutil.copytree(tiny_run("cgan", name="cgan", data="shapes:64", preview_count=4), root / "cgan",
+                    ignore=shutil.ignore_patterns("tb"))
+    with TestClient(create_app(root)) as c:
+        ids = [c.post("/api/runs/cgan/curated", json={"seed": 4, "label": k}).json()["id"] for k in (0, 2)]
+        r = c.post("/api/runs/cgan/videos", json={"items": ids, "steps": 2, "format": "gif", "name": "cls"})
+        assert r.status_code == 202
+        deadline = time.monotonic() + 60
+        while (job := c.get("/api/runs/cgan/videos/job").json())["state"] not in ("done", "failed"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert job["state"] == "done", job
+        with Image.open(root / "cgan" / "videos" / "cls.gif") as gif:
+            gif.seek(0)
+            first = np.asarray(gif.convert("RGB")).astype(int)
+            gif.seek(gif.n_frames - 1)
+            last = np.asarray(gif.convert("RGB")).astype(int)
+        assert np.abs(first - last).mean() > 0  # the same seed in two classes: two pictures
+        curated = root / "cgan" / "curated.json"
+        data = json.loads(curated.read_text())
+        data["items"][1]["label"] = 99
+        curated.write_text(json.dumps(data))
+        r = c.post("/api/runs/cgan/videos", json={"items": ids})
+        assert r.status_code == 400 and "has class 99" in r.json()["detail"]

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from latentstudio import atomic
 from latentstudio.errors import UserError
+from latentstudio.explore.latents import Keyframe
 from latentstudio.web import curation
 from latentstudio.web.gallery import Gallery, gallery
 
@@ -124,10 +125,8 @@ def _check_writable(path: Path) -> Path:
     return folder
 
 
-def _keyframes(path: Path, meta: dict[str, Any], ids: list[str]) -> list[Any]:
+def _keyframes(path: Path, meta: dict[str, Any], ids: list[str]) -> list[Keyframe]:
     """The favourites `ids` as keyframes, or a 400 saying what is wrong with the choice."""
-    from latentstudio.explore.latents import Keyframe
-
     items, _ = curation.read_curated(path)
     usable = {i["id"]: i for i in items if isinstance(i.get("latent"), list)}
     if len(usable) < 2:
@@ -149,7 +148,10 @@ def _keyframes(path: Path, meta: dict[str, Any], ids: list[str]) -> list[Any]:
             raise HTTPException(400, f"favourite {iid!r} holds a latent that does not fit this run")
         label = None
         if classes:  # a conditional run: the favourite's class, the first one if it has none
-            label = int(usable[iid].get("label") or 0)
+            label = usable[iid].get("label") or 0
+            if not isinstance(label, int) or not 0 <= label < classes:
+                raise HTTPException(400, f"favourite {iid!r} has class {label!r}, not one of this "
+                                         f"run's 0..{classes - 1}")
         out.append(Keyframe(torch.tensor(z, dtype=torch.float32), label, iid))
     return out
 
@@ -173,7 +175,7 @@ def _default_name(folder: Path, suffix: str) -> str:
     return name
 
 
-def _render(job: Job, path: Path, device: str, keyframes: list[Any], out: Path,
+def _render(job: Job, path: Path, device: str, keyframes: list[Keyframe], out: Path,
             req: VideoRequest) -> None:
     """The background thread: load the run, render, write; the outcome goes into `job`."""
     from latentstudio.explore.interpolate import write_walk
