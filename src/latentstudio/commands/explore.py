@@ -36,7 +36,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     written = interpolate(args.run, args.seeds, args.out, steps=args.steps, mode=args.mode,
                           loop=args.loop, fps=args.fps, class_=args.class_,
                           truncation=args.truncation, size=args.size,
-                          checkpoint=args.checkpoint, device=args.device)
+                          checkpoint=args.checkpoint, device=args.device,
+                          easing=args.easing, hold=args.hold)
     print(f"wrote {written}")
     return 0
 
@@ -100,10 +101,20 @@ def cmd_latent_map(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from latentstudio.explore.render import render
 
-    written = render(args.run, args.out, width=args.width, height=args.height, seed=args.seed,
-                     latent=args.latent, class_=args.class_, truncation=args.truncation,
-                     tile=args.tile, checkpoint=args.checkpoint, device=args.device)
-    print(f"wrote {written}")
+    seeds = [args.seed]
+    out = Path(args.out)
+    if args.seeds is not None:
+        from latentstudio.explore.seeds import parse_seeds
+
+        if args.latent or args.seed != 0:
+            raise UserError("give --seeds alone, without --seed or --latent")
+        seeds = parse_seeds(args.seeds)
+    for seed in seeds:
+        target = out if args.seeds is None else out.with_name(f"{out.stem}-seed{seed}{out.suffix}")
+        written = render(args.run, target, width=args.width, height=args.height, seed=seed,
+                         latent=args.latent, class_=args.class_, truncation=args.truncation,
+                         tile=args.tile, checkpoint=args.checkpoint, device=args.device)
+        print(f"wrote {written}")
     return 0
 
 
@@ -127,7 +138,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _run_flags(p)
     p.add_argument("--seeds", required=True, metavar="KEYS",
-                   help="comma-separated keyframes: seeds (3,17), latent files (a.pt), images (me.png)")
+                   help="comma-separated keyframes: seeds (3,17), seed ranges (10-14), latent files "
+                        "(a.pt), images (me.png)")
     p.add_argument("--steps", type=_positive, default=60, help="frames per transition [default: 60]")
     p.add_argument("--mode", choices=["slerp", "lerp"], default="slerp",
                    help="slerp follows the sphere where Gaussian latents live [default: slerp]")
@@ -140,6 +152,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "512 for .gif/.mp4, native for frames/]")
     p.add_argument("--class", dest="class_", help="class of seed keyframes (conditional models)")
     p.add_argument("--truncation", type=non_negative_float, metavar="PSI", help="pull latents towards the mean")
+    p.add_argument("--easing", choices=["linear", "smooth", "cubic"], default="linear",
+                   help="speed within each transition: linear (constant), smooth (smoothstep "
+                        "3t^2-2t^3) or cubic (ease-in-out cubic, slower near keyframes) "
+                        "[default: linear]")
+    p.add_argument("--hold", type=non_negative_int, default=0, metavar="N",
+                   help="show each keyframe N extra frames, so the walk rests on it [default: 0]")
     p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser(
@@ -154,7 +172,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from-class", metavar="A", help="class name or index to move away from")
     p.add_argument("--to-class", metavar="B", help="class name or index to move towards")
     p.add_argument("--positive", action="append", metavar="KEYS",
-                   help="examples with the idea: seeds, latent .pt files or images (comma-separated)")
+                   help="examples with the idea: seeds or seed ranges (3,10-14), latent .pt files or "
+                        "images (comma-separated)")
     p.add_argument("--negative", action="append", metavar="KEYS", help="examples without it")
     p.add_argument("--n", type=_positive, default=64,
                    help="images per class for --from-class/--to-class [default: 64]")
@@ -207,6 +226,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--height", type=_positive, help="pixels [default: the width]")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the latent [default: 0]")
     p.add_argument("--latent", help="a latent .pt file instead of --seed")
+    p.add_argument("--seeds", metavar="LIST",
+                   help="one picture per seed, e.g. 0-3 or 1,5,9: OUT-seedS.png each")
     p.add_argument("--class", dest="class_", help="class (conditional models)")
     p.add_argument("--truncation", type=non_negative_float, metavar="PSI", help="pull the latent towards the mean")
     p.add_argument("--tile", type=_positive, default=256, help="tile side; bounds memory [default: 256]")

@@ -325,10 +325,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from latentstudio.explore.sampling import sample_to
+    from latentstudio.explore.seeds import parse_seeds
 
+    if args.seeds is not None and args.seed != 0:
+        raise UserError("give --seed (the first of --n seeds) or --seeds (a list), not both")
     written = sample_to(args.run, args.out, n=args.n, seed=args.seed, class_=args.class_,
                         checkpoint=args.checkpoint, device=args.device, nrow=args.nrow,
-                        truncation=args.truncation, add=args.add, size=args.size)
+                        truncation=args.truncation, add=args.add, size=args.size,
+                        seeds=None if args.seeds is None else parse_seeds(args.seeds))
     print(f"wrote {written}")
     return 0
 
@@ -393,4 +397,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="add a concept vector from `latentstudio vector` (repeatable), e.g. vec.pt:1.5")
     p.add_argument("--checkpoint", default="last", help="last or best [default: last]")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto [default: cpu]")
+    p.add_argument("--seeds", metavar="LIST",
+                   help="one image per listed seed instead of --n and --seed, e.g. 0-35 or "
+                        "1,5,10-20; seed S is the image of --seed S --n 1")
     p.set_defaults(func=cmd_sample)

@@ -4,12 +4,19 @@
 (K - 1) * S + 1 frames and ends exactly on the last keyframe; a loop has K * S frames and its
 last transition returns towards the first keyframe without repeating it, so the animation
 repeats without a stutter.
+
+`--easing` reparametrises time within each transition: `linear` moves at constant speed,
+`smooth` (smoothstep, 3t^2 - 2t^3) and `cubic` (ease-in-out cubic, 4t^3 then mirrored) slow
+down into and out of every keyframe, `cubic` more so. `--hold H` shows each keyframe H more
+times, so the walk rests on it: H * K more frames for K keyframes.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -32,10 +39,34 @@ from latentstudio.runs import Run, load_run
 MAX_FRAMES = 5000
 MAX_PIXELS = 2**30
 
+Easing = Literal["linear", "smooth", "cubic"]
+Progress = Callable[[int, int], None]  # (frames rendered, frames in all)
 
-def frame_count(keys: int, steps: int, loop: bool = False) -> int:
-    """Frames of a walk through `keys` keyframes with `steps` frames per transition."""
-    return keys * steps if loop else (keys - 1) * steps + 1
+
+def _smoothstep(t: torch.Tensor) -> torch.Tensor:
+    return t * t * (3 - 2 * t)
+
+
+def _ease_in_out_cubic(t: torch.Tensor) -> torch.Tensor:
+    return torch.where(t < 0.5, 4 * t**3, 1 - (2 - 2 * t) ** 3 / 2)
+
+
+EASINGS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "linear": lambda t: t, "smooth": _smoothstep, "cubic": _ease_in_out_cubic}
+
+
+def frame_count(keys: int, steps: int, loop: bool = False, hold: int = 0) -> int:
+    """Frames of a walk through `keys` keyframes with `steps` frames per transition, each
+    keyframe shown `hold` extra times."""
+    return (keys * steps if loop else (keys - 1) * steps + 1) + keys * hold
+
+
+def hold_index(keys: int, steps: int, loop: bool = False, hold: int = 0) -> torch.Tensor:
+    """For each frame of the held walk, the frame of the plain walk it shows (keyframe k is
+    plain frame k * steps)."""
+    repeats = torch.ones(frame_count(keys, steps, loop), dtype=torch.long)
+    repeats[::steps] += hold
+    return torch.repeat_interleave(torch.arange(len(repeats)), repeats)
 
 
 def check_length(frames: int, side: int | None = None) -> None:
@@ -48,19 +79,29 @@ def check_length(frames: int, side: int | None = None) -> None:
                         f"megapixels per animation: lower --steps or --size")
 
 
-def walk(keys: torch.Tensor, steps: int, mode: Mode = "slerp", loop: bool = False) -> torch.Tensor:
+def check_easing(easing: str, hold: int = 0) -> None:
+    """UserError unless easing is known and hold is a whole number >= 0."""
+    if easing not in EASINGS:
+        raise UserError(f"--easing must be {', '.join(EASINGS)}, got {easing!r}")
+    if isinstance(hold, bool) or not isinstance(hold, int) or hold < 0:
+        raise UserError(f"--hold must be a whole number >= 0, got {hold!r}")
+
+
+def walk(keys: torch.Tensor, steps: int, mode: Mode = "slerp", loop: bool = False,
+         easing: Easing = "linear") -> torch.Tensor:
     """Latents (frames, D) along a path through keys (K, D); see the module docstring for counts.
 
     Each frame also belongs to a segment: frame f lies between keys f // steps and the next one.
     """
     if mode not in INTERPOLATORS:
         raise UserError(f"--mode must be slerp or lerp, got {mode!r}")
+    check_easing(easing)
     if steps <= 0:
         raise UserError(f"--steps must be positive, got {steps}")
     if len(keys) < 2:
         raise UserError("a walk needs at least two keyframes, like --seeds 3,17")
     fn = INTERPOLATORS[mode]
-    t = torch.arange(steps, dtype=torch.float64) / steps
+    t = EASINGS[easing](torch.arange(steps, dtype=torch.float64) / steps)
     pairs = len(keys) if loop else len(keys) - 1
     parts = [fn(keys[i], keys[(i + 1) % len(keys)], t) for i in range(pairs)]
     if not loop:
@@ -85,27 +126,58 @@ def walk_labels(labels: list[int | None], steps: int, loop: bool = False) -> tor
 
 def walk_images(run: Run, keyframes: list[Keyframe], steps: int, mode: Mode = "slerp",
                 loop: bool = False, truncation: float | None = None, size: int | None = None,
-                batch_size: int = 64) -> torch.Tensor:
-    """Images (frames, C, H, W) in [-1, 1] of a walk. A CPPN run renders frames at `size`."""
-    z = truncate(walk(torch.stack([k.z for k in keyframes]), steps, mode, loop), truncation).float()
+                batch_size: int = 64, easing: Easing = "linear", hold: int = 0,
+                progress: Progress | None = None) -> torch.Tensor:
+    """Images (frames, C, H, W) in [-1, 1] of a walk. A CPPN run renders frames at `size`.
+
+    Held frames are rendered once; `progress(done, total)` counts frames of the held walk.
+    """
+    check_easing(easing, hold)
+    z = truncate(walk(torch.stack([k.z for k in keyframes]), steps, mode, loop, easing), truncation).float()
     labels = walk_labels([k.label for k in keyframes], steps, loop)
+    index = hold_index(len(keyframes), steps, loop, hold)
     render = getattr(run.image_network, "render", None)
-    if render is None or size is None:
-        return run.generate(z, labels, batch_size)
     out = []
     with torch.no_grad():
         for i in range(0, len(z), batch_size):
-            y = labels[i:i + batch_size].to(run.device) if labels is not None else None
-            out.append(render(z[i:i + batch_size].to(run.device), size, size, y).float().cpu())
-    return torch.cat(out)
+            y = labels[i:i + batch_size] if labels is not None else None
+            if render is None or size is None:
+                out.append(run.generate(z[i:i + batch_size], y, batch_size))
+            else:
+                y = y.to(run.device) if y is not None else None
+                out.append(render(z[i:i + batch_size].to(run.device), size, size, y).float().cpu())
+            if progress is not None:
+                progress(int((index < i + len(out[-1])).sum()), len(index))
+    return torch.cat(out)[index]
+
+
+def write_walk(run: Run, keyframes: list[Keyframe], out: str | os.PathLike, steps: int = 60,
+               mode: Mode = "slerp", loop: bool = False, fps: float = 24,
+               truncation: float | None = None, size: int | str | None = None,
+               easing: Easing = "linear", hold: int = 0, progress: Progress | None = None) -> Path:
+    """Render a walk of a loaded run through keyframes to `out` (.gif, .mp4 or a folder of PNG
+    frames); returns `out`. What `interpolate` and the gallery's video panel both call."""
+    kind = output_kind(out)
+    check_easing(easing, hold)
+    if len(keyframes) < 2:
+        raise UserError("a walk needs at least two keyframes, like --seeds 3,17")
+    native = run.model_config.resolution  # frames are rendered at it, then resized
+    check_length(frame_count(len(keyframes), steps, loop, hold),
+                 max(native, frame_size(native, kind, size)))
+    images = walk_images(run, keyframes, steps, mode, loop, truncation,
+                         size if isinstance(size, int) else None, easing=easing, hold=hold,
+                         progress=progress)
+    side = frame_size(images.shape[-1], kind, size)
+    return write_animation(to_frames(images, side), out, fps)
 
 
 def interpolate(run_path: str | os.PathLike, keys: str | list[str], out: str | os.PathLike,
                 steps: int = 60, mode: Mode = "slerp", loop: bool = False, fps: float = 24,
                 class_: int | str | None = None, truncation: float | None = None,
-                size: int | str | None = None, checkpoint: str = "last", device: str = "cpu") -> Path:
-    """Render a walk through keyframes (seeds, latent .pt files, images to project) to `out`
-    (.gif, .mp4, or a folder of PNG frames); returns `out`."""
+                size: int | str | None = None, checkpoint: str = "last", device: str = "cpu",
+                easing: Easing = "linear", hold: int = 0) -> Path:
+    """Render a walk through keyframes (seeds, seed ranges, latent .pt files, images to project)
+    to `out` (.gif, .mp4, or a folder of PNG frames); returns `out`."""
     kind = output_kind(out)
     check_output(out, (".gif", ".mp4"), folder_ok=True)
     if fps <= 0:
@@ -115,15 +187,13 @@ def interpolate(run_path: str | os.PathLike, keys: str | list[str], out: str | o
     if steps <= 0:
         raise UserError(f"--steps must be positive, got {steps}")
     check_truncation(truncation)
+    check_easing(easing, hold)
     keys = split_keys(keys) if isinstance(keys, str) else list(keys)
     if len(keys) < 2:
         raise UserError("a walk needs at least two keyframes, like --seeds 3,17")
-    check_length(frame_count(len(keys), steps, loop), size if isinstance(size, int) else None)
+    check_length(frame_count(len(keys), steps, loop, hold), size if isinstance(size, int) else None)
     run = load_run(run_path, device=device, checkpoint=checkpoint)
-    native = run.model_config.resolution  # frames are rendered at it, then resized
-    check_length(frame_count(len(keys), steps, loop), max(native, frame_size(native, kind, size)))
-    keyframes = resolve_keys(run, keys, class_)
-    images = walk_images(run, keyframes, steps, mode, loop, truncation,
-                         size if isinstance(size, int) else None)
-    side = frame_size(images.shape[-1], kind, size)
-    return write_animation(to_frames(images, side), out, fps)
+    native = run.model_config.resolution  # before projecting any image keyframe
+    check_length(frame_count(len(keys), steps, loop, hold), max(native, frame_size(native, kind, size)))
+    return write_walk(run, resolve_keys(run, keys, class_), out, steps, mode, loop, fps,
+                      truncation, size, easing, hold)

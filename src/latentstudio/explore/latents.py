@@ -15,6 +15,7 @@ import torch
 
 from latentstudio import atomic
 from latentstudio.errors import UserError
+from latentstudio.explore.seeds import expand_ranges, parse_seeds  # noqa: F401 (parse_seeds: re-exported)
 
 if TYPE_CHECKING:
     from latentstudio.runs import Run
@@ -103,22 +104,13 @@ def load_latent(path: str | os.PathLike, latent_dim: int | None = None) -> Keyfr
     return Keyframe(z, None if label is None else int(label), str(path))
 
 
-def parse_seeds(text: str) -> list[int]:
-    """'3,17,42' -> [3, 17, 42], or a UserError naming the bad entry."""
-    seeds = []
-    for item in (s.strip() for s in text.split(",")):
-        if not item.isdigit():
-            raise UserError(f"bad seed {item!r} in {text!r}: seeds are whole numbers >= 0, like 3,17,42")
-        seeds.append(int(item))
-    return seeds
-
-
 def split_keys(text: str) -> list[str]:
-    """A comma-separated keyframe list: seeds, latent .pt files and image files, mixed."""
+    """A comma-separated keyframe list: seeds, seed ranges (10-20), latent .pt files and image
+    files, mixed; ranges come back written out as seeds."""
     keys = [s.strip() for s in text.split(",")]
     if not all(keys):
         raise UserError(f"empty entry in {text!r}; separate keyframes with commas, like 3,17,walk.pt")
-    return keys
+    return expand_ranges(keys)
 
 
 def resolve_keys(run: Run, keys: list[str], class_: int | str | None = None,

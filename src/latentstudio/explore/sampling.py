@@ -7,6 +7,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
 from latentstudio.errors import UserError
 from latentstudio.explore.latents import truncate
 from latentstudio.explore.vectors import generate, load_vector, parse_add
@@ -25,23 +27,27 @@ def check_truncation(psi: float | None) -> None:
                         f"0.7 = typical), got {psi}")
 
 
-def check_count(n: int, grid: bool) -> None:
-    """UserError unless 1 <= n <= the limit for a grid or a folder."""
+def check_count(n: int, grid: bool, flag: str = "--n") -> None:
+    """UserError unless 1 <= n <= the limit for a grid or a folder (`flag` names the count)."""
     if n <= 0:
         raise UserError(f"--n must be positive, got {n}")
     if grid and n > MAX_GRID:
-        raise UserError(f"--n {n}: a grid holds at most {MAX_GRID} images; write a folder/ "
+        raise UserError(f"{flag} {n}: a grid holds at most {MAX_GRID} images; write a folder/ "
                         f"for up to {MAX_SAMPLES}")
     if n > MAX_SAMPLES:
-        raise UserError(f"--n {n}: at most {MAX_SAMPLES} images per call; run again with "
+        raise UserError(f"{flag} {n}: at most {MAX_SAMPLES} images per call; run again with "
                         f"other --seed values for more")
 
 
 def sample_to(run: str | os.PathLike, out: str | os.PathLike, n: int = 64, seed: int = 0,
               class_: str | int | None = None, checkpoint: str = "last", device: str = "cpu",
               nrow: int | None = None, truncation: float | None = None,
-              add: Sequence[str] = (), size: int | str | None = None) -> Path:
+              add: Sequence[str] = (), size: int | str | None = None,
+              seeds: Sequence[int] | None = None) -> Path:
     """Generate n images and write a grid PNG (`out` ends in .png) or one PNG each into a folder.
+
+    Image i draws latent i of `seed`; with `seeds` (which replaces n and seed) image i is seed
+    seeds[i] alone, the picture `sample --seed S --n 1` makes (a folder names it seedS.png).
 
     `truncation` psi pulls the latents towards the mean (psi * z); each `add` entry
     "vec.pt[:STRENGTH]" adds a concept vector to every latent. `size`: the longer side of the
@@ -50,16 +56,25 @@ def sample_to(run: str | os.PathLike, out: str | os.PathLike, n: int = 64, seed:
     """
     if isinstance(size, int) and size <= 0:
         raise UserError(f"--size must be positive or 'native', got {size}")
+    if seeds is not None:
+        if not seeds:
+            raise UserError("--seeds is empty; give seeds like 0-35 or 1,5,10-20")
+        n = len(seeds)
     out = Path(out)
     as_folder = str(out).endswith(("/", os.sep)) or out.is_dir() or not out.suffix
-    check_count(n, grid=not as_folder)
+    check_count(n, grid=not as_folder, flag="--n" if seeds is None else "--seeds lists")
     check_truncation(truncation)
     if not as_folder and out.suffix.lower() != ".png":
         raise UserError(f"--out {out}: use a .png file for a grid, or a folder/ for single images")
     loaded = load_run(run, device=device, checkpoint=checkpoint)
     vectors = [(load_vector(path, loaded), strength) for path, strength in map(parse_add, add)]
-    z = truncate(loaded.latents(n, seed), truncation)
+    if seeds is None:
+        z = truncate(loaded.latents(n, seed), truncation)
+    else:
+        z = truncate(torch.cat([loaded.latents(1, s) for s in seeds]), truncation)
     labels = loaded.labels_for(n, class_, seed)
+    names = [f"seed{seed}_{i:04d}.png" for i in range(n)] if seeds is None else \
+        [f"seed{s}.png" for s in seeds]
     try:
         if as_folder:
             out.mkdir(parents=True, exist_ok=True)
@@ -68,7 +83,7 @@ def sample_to(run: str | os.PathLike, out: str | os.PathLike, n: int = 64, seed:
                 part = slice(start, start + BATCH)
                 batch = generate(loaded, z[part], None if labels is None else labels[part], vectors)
                 for i, img in enumerate(batch, start):
-                    save_png(enlarge(to_pil(img), side, exact=True), out / f"seed{seed}_{i:04d}.png")
+                    save_png(enlarge(to_pil(img), side, exact=True), out / names[i])
         else:
             side = None if size == "native" else size if isinstance(size, int) else VIEW_SIDE
             images = generate(loaded, z, labels, vectors)

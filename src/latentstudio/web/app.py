@@ -2,7 +2,7 @@
 
 Pages are plain HTML/JS/CSS from web/static; everything else is JSON under /api and the run
 folders' own pictures under /files. Only files inside the runs folder are served, and only
-RUN/curated.json and RUN/curated/ are ever written.
+RUN/curated.json, RUN/curated/ and RUN/videos/ (the video panel's renders) are ever written.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from latentstudio.errors import UserError
-from latentstudio.web import routes_curation, routes_latent, routes_runs
+from latentstudio.web import routes_curation, routes_latent, routes_runs, routes_video
 from latentstudio.web.gallery import Gallery
 from latentstudio.web.guards import BodyLimit, SameOrigin
 from latentstudio.web.latent import ModelCache
@@ -55,6 +55,6 @@ def create_app(runs_dir: str | Path, device: str = "cpu",
         return JSONResponse({"detail": errors}, status_code=422)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for routes in (routes_runs, routes_latent, routes_curation):
+    for routes in (routes_runs, routes_latent, routes_curation, routes_video):
         app.include_router(routes.router)
     return app

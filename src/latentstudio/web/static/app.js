@@ -219,6 +219,7 @@ async function runPage(name, token) {
   const favBox = h("div", { class: "tiles", id: "favourites" });
   const playBox = h("div", { id: "play-box" }, h("div", { class: "muted small" }, "loading the model…"));
   const configBox = h("div", { id: "config-box" });
+  const video = videoPanel(name, token);
 
   view.replaceChildren(head, banner,
     h("div", { class: "cols" },
@@ -236,6 +237,7 @@ async function runPage(name, token) {
       samplesBox),
     h("section", { class: "panel", id: "play-panel" }, h("h2", {}, "Play"), playBox),
     h("section", { class: "panel", id: "favourites-panel" }, h("h2", {}, "Favourites of this run"), favBox),
+    h("section", { class: "panel", id: "video-panel" }, h("h2", {}, "Make a video"), video.el),
     h("section", { class: "panel" }, h("details", {}, h("summary", {}, "Configuration and metrics"), configBox)));
 
   // --- stars
@@ -265,6 +267,7 @@ async function runPage(name, token) {
     drawGridMarks();
     renderFavourites();
     renderInterpChoices();
+    video.update(state.curated);
   }
 
   // --- grids
@@ -504,6 +507,140 @@ async function runPage(name, token) {
 
   renderStars();
   await setupPlay();
+}
+
+// ----- a video from the run's favourites (run page): order, settings, background render
+function videoPanel(name, token) {
+  const v = { order: [], off: new Set(), items: new Map(), polling: false };
+  const base = `/api/runs/${enc(name)}/videos`;
+  const caption = (i) => i.source === "grid" ? `epoch ${i.epoch} · #${i.index}` : `seed ${i.seed}`;
+  const field = (id, label, value, min, max, title) => [h("label", { for: id, title }, label),
+    h("input", { type: "number", id, min, max, value, title, style: "width:5rem", oninput: showLength })];
+  const list = h("ol", { class: "video-order", id: "video-order" });
+  const go = h("button", { type: "button", class: "primary", id: "video-render", onclick: start }, "Render");
+  const bar = h("progress", { id: "video-progress", max: 1, value: 0, hidden: true });
+  const status = h("span", { class: "small", id: "video-status" });
+  const length = h("span", { class: "muted small", id: "video-length" });
+  const out = h("div", { id: "video-out" });
+  const saved = h("div", { class: "small muted", id: "video-saved" });
+  const el = h("div", {},
+    h("div", { class: "muted small" }, "Favourites with a latent are the keyframes, visited in this order; untick one to leave it out."),
+    list,
+    h("div", { class: "row" },
+      field("video-steps", "frames per transition", 24, 1, 600),
+      field("video-hold", "hold", 12, 0, 600, "extra frames resting on each favourite"),
+      field("video-fps", "fps", 24, 1, 60),
+      h("label", { for: "video-easing" }, "easing"),
+      h("select", { id: "video-easing", style: "width:7rem", title: "smooth and cubic slow down near each favourite" },
+        ["smooth", "cubic", "linear"].map((e) => h("option", { value: e }, e))),
+      h("label", { for: "video-format" }, "format"),
+      h("select", { id: "video-format", style: "width:6rem" }, h("option", { value: "mp4" }, "MP4"), h("option", { value: "gif" }, "GIF")),
+      h("label", {}, h("input", { type: "checkbox", id: "video-loop", onchange: showLength }), " loop back to the first")),
+    h("div", { class: "row" }, go, bar, status, length),
+    out, saved);
+
+  const num = (id) => parseInt(document.getElementById(id)?.value || "0", 10) || 0;
+  const chosen = () => v.order.filter((id) => !v.off.has(id));
+  function frames() {
+    const k = chosen().length, steps = num("video-steps"), hold = num("video-hold");
+    const loop = document.getElementById("video-loop")?.checked;
+    return k < 2 ? 0 : (loop ? k * steps : (k - 1) * steps + 1) + k * hold;
+  }
+  function showLength() {
+    const n = frames(), fps = num("video-fps") || 24;
+    length.textContent = n ? `${n} frames, ${(n / fps).toFixed(1)} s` : "choose at least two favourites";
+  }
+  function move(i, by) {
+    const j = i + by;
+    [v.order[i], v.order[j]] = [v.order[j], v.order[i]];
+    draw();
+  }
+  function draw() {
+    if (!v.order.length) {
+      list.replaceChildren(h("li", { class: "muted small" }, "Star at least two samples (or pictures from Play) to make a video."));
+    } else {
+      list.replaceChildren(...v.order.map((id, i) => {
+        const item = v.items.get(id), text = caption(item);
+        return h("li", { "data-id": id },
+          h("input", { type: "checkbox", checked: !v.off.has(id), "aria-label": "use " + text,
+            onchange: (e) => { if (e.target.checked) v.off.delete(id); else v.off.add(id); draw(); } }),
+          item.url ? h("img", { class: "pix", src: item.url, alt: text }) : null,
+          h("span", {}, text),
+          h("button", { type: "button", class: "up", title: "earlier", "aria-label": "move " + text + " earlier", disabled: i === 0, onclick: () => move(i, -1) }, "↑"),
+          h("button", { type: "button", class: "down", title: "later", "aria-label": "move " + text + " later", disabled: i === v.order.length - 1, onclick: () => move(i, 1) }, "↓"));
+      }));
+    }
+    go.disabled = v.polling || chosen().length < 2;
+    showLength();
+  }
+  function update(curated) {
+    const usable = curated.filter((i) => i.has_latent);
+    v.items = new Map(usable.map((i) => [i.id, i]));
+    v.order = v.order.filter((id) => v.items.has(id)).concat(usable.map((i) => i.id).filter((id) => !v.order.includes(id)));
+    draw();
+  }
+  function show(job) {
+    if (!job || job.state === "idle") return;
+    bar.hidden = false;
+    bar.max = job.total || 1;
+    bar.value = job.done;
+    status.dataset.state = job.state;
+    status.className = "small" + (job.state === "failed" ? " error" : "");
+    const doing = { loading: "loading the model", rendering: "rendering", encoding: "encoding" }[job.state];
+    status.textContent = job.state === "done" ? `done: ${job.name}, ${job.total} frames in ${job.seconds} s`
+      : job.state === "failed" ? "failed: " + job.error : `${doing}: ${job.done} / ${job.total} frames`;
+    if (job.state === "done" && job.url && out.dataset.url !== job.url) {
+      out.dataset.url = job.url;
+      const player = job.name.endsWith(".gif") ? h("img", { class: "pix video", id: "video-player", src: job.url, alt: job.name })
+        : h("video", { class: "video", id: "video-player", src: job.url, controls: true, loop: true, muted: true, autoplay: true, playsinline: true });
+      out.replaceChildren(player, h("div", {}, h("a", { class: "button", id: "video-link", href: job.url, download: job.name }, "Download " + job.name)));
+    }
+  }
+  async function poll() {
+    if (v.polling) return;
+    v.polling = true;
+    draw();
+    while (token === pageToken) {
+      let job;
+      try { job = await api(base + "/job"); } catch (e) { status.textContent = "progress unavailable: " + e.message; break; }
+      if (token !== pageToken) return;
+      show(job);
+      if (!["loading", "rendering", "encoding"].includes(job.state)) break;
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    v.polling = false;
+    draw();
+    loadSaved();
+  }
+  async function start() {
+    const body = { items: chosen(), steps: num("video-steps"), hold: num("video-hold"), fps: num("video-fps"),
+      easing: document.getElementById("video-easing").value, format: document.getElementById("video-format").value,
+      loop: document.getElementById("video-loop").checked };
+    try {
+      show(await api(base, { method: "POST", json: body }));
+      poll();
+    } catch (e) {
+      status.className = "small error";
+      status.textContent = "could not render: " + e.message;
+    }
+  }
+  async function loadSaved() {
+    let data;
+    try { data = await api(base); } catch (e) { return; }
+    if (token !== pageToken) return;
+    saved.replaceChildren(...(data.videos.length ? ["Saved in this run's videos/ folder: ",
+      ...data.videos.flatMap((f, i) => [i ? " · " : "", h("a", { href: f.url, download: f.name }, f.name)])] : []));
+  }
+  (async () => {  // a render started before this page was opened keeps reporting here
+    loadSaved();
+    try {
+      const job = await api(base + "/job");
+      if (token !== pageToken) return;
+      show(job);
+      if (["loading", "rendering", "encoding"].includes(job.state)) poll();
+    } catch (e) { /* the panel still works without it */ }
+  })();
+  return { el, update };
 }
 
 // ----- favourites (shared tile and the page across runs)
