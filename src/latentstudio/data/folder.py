@@ -118,6 +118,8 @@ def standard_mode(img: Image.Image, channels: int) -> Image.Image:
 
 
 def _edge_colour(img: Image.Image) -> int | tuple[int, ...]:
+    if img.mode in ("RGBA", "LA"):  # kept transparency: pad with nothing
+        return (0,) * len(img.mode)
     arr = np.asarray(img)
     arr = arr[:, :, None] if arr.ndim == 2 else arr
     border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
@@ -129,7 +131,7 @@ def fit_square(img: Image.Image, resolution: int, fit: Literal["crop", "pad"] = 
     """`img` at resolution x resolution: centre crop of the scaled short side, or padded.
 
     Padding uses the median colour of the picture's own border, so white product shots get
-    white bars and dark pictures dark ones.
+    white bars and dark pictures dark ones; it is transparent for RGBA and LA pictures.
     """
     w, h = img.size
     lanczos = Image.Resampling.LANCZOS
