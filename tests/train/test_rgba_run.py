@@ -129,11 +129,15 @@ def test_every_convolutional_family_trains_on_rgba(model, sprite_folder, tmp_pat
 
 @pytest.mark.slow
 def test_alpha_follows_the_sprites_after_some_training(tmp_path, one_thread) -> None:
+    # Measured (fp32, 64 sprites): with diffaug centre/corner alpha was 0.94/0.09 (seed 0) and
+    # 0.98/0.08 (seed 1) at 900 steps; without augmentation the GAN swung (0.50/0.45 at seed 0).
     folder = sprites(tmp_path / "sprites", count=64)
-    run = _train(folder, tmp_path / "run", model="dcgan", steps=800, width=16, batch_size=32,
-                 preview_every=100, checkpoint_every=100, log_every=50)
+    run = _train(folder, tmp_path / "run", model="dcgan", steps=900, width=16, batch_size=32,
+                 augment="diffaug", precision="fp32", preview_every=1000, checkpoint_every=1000,
+                 log_every=50)
     alpha = _sampled_alpha(run, tmp_path / "samples", n=32).astype(np.float64) / 255
-    centre, corners = alpha[:, 13:19, 13:19].mean(), alpha[:, [0, 1, -2, -1]][:, :, [0, 1, -2, -1]].mean()
+    corners = alpha[:, [0, 1, -2, -1]][:, :, [0, 1, -2, -1]]
+    centre, corners = alpha[:, 13:19, 13:19].mean(), corners.mean()
     print(f"alpha: centre {centre:.2f}, corners {corners:.2f}")
     assert centre > 0.8 and corners < 0.2, (centre, corners)
     data_mask = np.stack([np.asarray(Image.open(f))[:, :, 3] for f in sorted(folder.glob("*.png"))])
