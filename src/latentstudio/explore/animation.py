@@ -30,8 +30,7 @@ def output_kind(out: str | os.PathLike) -> str:
         return "folder"
     if out.suffix.lower() in ANIMATION_SUFFIXES:
         return out.suffix.lower()[1:]
-    raise UserError(f"--out {out}: use a .gif, .mp4, .webm or .mov file (the last two keep "
-                    f"transparency), or a folder/ for one PNG per frame")
+    raise UserError(f"--out {out}: use a .gif or .mp4 file, or a folder/ for one PNG per frame")
 
 
 def frame_size(native: int, kind: str, size: int | str | None) -> int:
