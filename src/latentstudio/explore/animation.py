@@ -41,11 +41,11 @@ def frame_size(native: int, kind: str, size: int | str | None) -> int:
         side = native
     elif size is not None:
         side = int(size)
-    elif kind != "folder":
+    elif kind in ("mp4", "gif"):
         side = native * -(-VIEW_SIDE // native) if native < VIEW_SIDE else native
     else:
         return native
-    return -(-side // 16) * 16 if f".{kind}" in VIDEO_SUFFIXES else side
+    return -(-side // 16) * 16 if kind == "mp4" else side
 
 
 def to_frames(images: torch.Tensor, side: int) -> list[Image.Image]:
@@ -90,7 +90,7 @@ def _write_video(frames: list[Image.Image], out: Path, fps: float) -> None:
     kind = out.suffix.lower()
     if alpha and kind == ".mp4":
         print(f"note: MP4 has no transparency: {out.name}'s frames are composited on white "
-              "(.webm, .mov, .gif or a folder/ of PNGs keep it)", file=sys.stderr)
+              "(a .gif or a folder/ of PNGs keeps it)", file=sys.stderr)
         frames = [_on_white(f) for f in frames]
         alpha = False
     options = _video_options(kind, alpha)
