@@ -119,3 +119,20 @@ def test_info_and_pack_report_alpha(tmp_path, capsys):
     assert cli.main(["info", folder, "--resolution", "16", "--channels", "2"]) == 0
     assert "2 channels (grey + alpha)" in capsys.readouterr().out
     assert "use --channels 3" in one_line_error(["info", "shapes:4", "--channels", "4"], capsys)
+
+
+def test_a_pack_resized_on_load_keeps_clean_edges(tmp_path):
+    folder = tmp_path / "red"
+    folder.mkdir()
+    for i in range(2):
+        img = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+        ImageDraw.Draw(img).ellipse((5 + i, 5, 26, 26), fill=(255, 0, 0, 255))
+        img.save(folder / f"{i}.png")
+    path, _ = pack_dataset(str(folder), tmp_path / "red.npz", resolution=32, channels=4,
+                           progress=False)
+    small = load_dataset(str(path), resolution=12).images
+    edge = (small[:, 3] > 64) & (small[:, 3] < 250)
+    assert edge.any()
+    red, green = small[:, 0][edge], small[:, 1][edge]
+    assert red.min() > 230 and green.max() < 25  # no grey from under the clear pixels
+    assert (small[:, :3][(small[:, 3] == 0)[:, None].expand(-1, 3, -1, -1)] == NEUTRAL).all()
