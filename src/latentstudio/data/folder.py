@@ -2,11 +2,10 @@
 
 `folder:PATH` (or a plain directory) is searched recursively in sorted order; hidden files and
 folders and files without an image extension are ignored. Any mode is accepted (greyscale,
-palette, CMYK, 16-bit, bilevel; alpha is composited on white unless 2 or 4 channels keep
-it), EXIF orientation is applied, and
-each image is either centre-cropped (`fit="crop"`) or padded (`fit="pad"`) to a square. Files
-that fail to decode are skipped and listed in one line on stderr. When every image sits in a
-first-level subfolder, the subfolder names are the class names.
+palette, CMYK, 16-bit, bilevel; alpha is composited on white unless 2 or 4 channels keep it),
+EXIF orientation is applied, and each image is either centre-cropped (`fit="crop"`) or padded
+(`fit="pad"`) to a square. Files that fail to decode are skipped and listed in one line on
+stderr. When every image sits in a first-level subfolder, the subfolder names are the class names.
 """
 
 from __future__ import annotations
