@@ -2,10 +2,13 @@
 
 `folder:PATH` (or a plain directory) is searched recursively in sorted order; hidden files and
 folders and files without an image extension are ignored. Any mode is accepted (greyscale,
-palette, CMYK, 16-bit, bilevel; alpha is composited on white unless 2 or 4 channels keep it),
-EXIF orientation is applied, and each image is either centre-cropped (`fit="crop"`) or padded
-(`fit="pad"`) to a square. Files that fail to decode are skipped and listed in one line on
-stderr. When every image sits in a first-level subfolder, the subfolder names are the class names.
+palette, alpha composited on white, CMYK, 16-bit, bilevel), EXIF orientation is applied, and
+each image is either centre-cropped (`fit="crop"`) or padded (`fit="pad"`) to a square. Files
+that fail to decode are skipped and listed in one line on stderr. When every image sits in a
+first-level subfolder, the subfolder names are the class names.
+
+With 2 or 4 channels (`--channels 2` or `4`) the alpha is kept instead: straight, with a neutral
+grey under fully transparent pixels.
 """
 
 from __future__ import annotations
@@ -130,7 +133,7 @@ def fit_square(img: Image.Image, resolution: int, fit: Literal["crop", "pad"] = 
     """`img` at resolution x resolution: centre crop of the scaled short side, or padded.
 
     Padding uses the median colour of the picture's own border, so white product shots get
-    white bars and dark pictures dark ones; it is transparent for RGBA and LA pictures.
+    white bars and dark pictures dark ones.
     """
     w, h = img.size
     lanczos = Image.Resampling.LANCZOS
