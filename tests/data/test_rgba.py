@@ -34,8 +34,9 @@ def sprites(folder: Path, count: int = 8, side: int = 32) -> Path:
     return folder
 
 
-def test_channels_4_keeps_alpha_with_neutral_colour_under_clear_pixels(tmp_path):
+def test_channels_4_keeps_alpha_with_neutral_colour_under_clear_pixels(tmp_path, capsys):
     images = load_dataset(str(sprites(tmp_path / "s")), resolution=16, channels=4).images
+    assert capsys.readouterr().err == ""
     assert images.shape == (8, 4, 16, 16)
     alpha = images[:, 3]
     assert (alpha[:, 8, 8] == 255).all() and (alpha[:, 0, 0] == 0).all()
@@ -58,13 +59,16 @@ def test_default_composites_on_white_and_says_how_to_keep_alpha(tmp_path, capsys
     assert capsys.readouterr().err == ""
 
 
-def test_opaque_rgba_files_get_no_hint(tmp_path, capsys):
+def test_opaque_rgba_files_get_no_hint_and_channels_4_says_it_is_not_needed(tmp_path, capsys):
     folder = tmp_path / "opaque"
     folder.mkdir()
     for i in range(3):
         Image.new("RGBA", (16, 16), (i * 50, 0, 0, 255)).save(folder / f"{i}.png")
     load_dataset(str(folder), resolution=16)
     assert capsys.readouterr().err == ""
+    load_dataset(str(folder), resolution=16, channels=4)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no image" in err[0] and "--channels 3 is enough" in err[0]
 
 
 def test_pad_fit_pads_a_cut_out_with_transparency(tmp_path):

@@ -286,6 +286,9 @@ def load_folder_images(path: str | os.PathLike, resolution: int = 32, channels: 
     if transparent and len(transparent) >= len(kept) / 2:  # not for a stray cut-out among photos
         print(f"note: {len(transparent)} images in {root} are transparent: composited on white "
               f"(--channels {channels + 1} keeps the transparency)", file=sys.stderr)
+    if channels in (2, 4) and kept and bool((pixels[:, -1] == 255).all()):
+        print(f"note: no image in {root} has transparency: the alpha channel will be opaque "
+              f"everywhere (--channels {channels - 1} is enough)", file=sys.stderr)
     if not kept:
         raise UserError(f"none of the {len(skipped)} image files in {root} could be read "
                         f"(e.g. {skipped[0][0]}: {skipped[0][1]}): check that they are not damaged")
