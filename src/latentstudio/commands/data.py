@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from latentstudio.commands import non_negative_int
 from latentstudio.data import RESOLUTIONS
+
+if TYPE_CHECKING:
+    import torch
 
 _SPECS = ("shapes, shapes:N, folder:PATH or a directory, mnist, fashion-mnist, cifar10, "
           "cifar10:horse,deer, or a pack.npz")
@@ -16,9 +20,10 @@ def _add_decode_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", metavar="SPEC", help=f"what to read: {_SPECS}")
     p.add_argument("--resolution", type=int, default=32, metavar="PX",
                    help=f"square size in pixels (default 32; usual: {', '.join(map(str, RESOLUTIONS))})")
-    p.add_argument("--channels", type=int, choices=(1, 3), default=None,
-                   help="1 (grey) or 3 (colour); default: the source's own (a folder is 1 "
-                        "when every image in it is grayscale, else 3)")
+    p.add_argument("--channels", type=int, choices=(1, 2, 3, 4), default=None,
+                   help="1 (grey) or 3 (colour); 4 (RGBA) or 2 (grey + alpha) keep a folder's "
+                        "transparency; default: the source's own (a folder is 1 when every "
+                        "image in it is grayscale, else 3)")
     p.add_argument("--fit", choices=("crop", "pad"), default="crop",
                    help="non-square images: centre-crop the short side (default) or pad to a square")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="use at most N images")
@@ -58,7 +63,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _channels(n: int) -> str:
-    return "1 channel" if n == 1 else f"{n} channels"
+    return {1: "1 channel", 2: "2 channels (grey + alpha)", 4: "4 channels (RGBA)"}.get(
+        n, f"{n} channels")
+
+
+def _alpha_line(images: torch.Tensor) -> str:
+    """How much of the images' alpha (last channel of uint8 (N, C, H, W)) is clear or partial."""
+    alpha = images[:, -1]
+    clear = (alpha == 0).float().mean().item()
+    opaque = (alpha == 255).float().mean().item()
+    return (f"alpha: {clear:.0%} of pixels transparent, {1 - clear - opaque:.0%} partly, "
+            f"{opaque:.0%} opaque")
 
 
 def run_pack(args: argparse.Namespace) -> int:
@@ -88,6 +103,8 @@ def run_info(args: argparse.Namespace) -> int:
                               args.limit, args.progress)
     print(f"{len(images)} images, {images.resolution} px, {_channels(images.channels)}, "
           f"fingerprint {images.fingerprint()}")
+    if images.channels in (2, 4):
+        print(_alpha_line(images.images))
     if images.labels is None:
         print("no class labels")
         return 0

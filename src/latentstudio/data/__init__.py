@@ -63,8 +63,9 @@ def load_dataset(
     _import_sources()
     if resolution < 8 or resolution > 1024:
         raise UserError(f"resolution {resolution} is out of range: use 8..1024 (e.g. 28, 32, 64, 128)")
-    if channels not in (None, 1, 3):
-        raise UserError(f"--channels must be 1 or 3, not {channels}")
+    if channels not in (None, 1, 2, 3, 4):
+        raise UserError(f"--channels must be 1, 3, or 2/4 (grey/colour with transparency), "
+                        f"not {channels}")
     if fit not in ("crop", "pad"):
         raise UserError(f"fit must be 'crop' or 'pad', not {fit!r}")
     if limit is not None and limit <= 0:
@@ -74,6 +75,10 @@ def load_dataset(
     if spec.lower().endswith(".npz"):
         images = SOURCES["packed"](spec, opts)
     elif name in SOURCES and name != "packed":
+        if channels in (2, 4) and name != "folder":
+            raise UserError(f"--channels {channels} keeps transparency, which {name} images do "
+                            f"not have: use --channels {channels - 1}, or a folder of "
+                            f"transparent PNGs")
         images = SOURCES[name](arg, opts)
     elif Path(spec).expanduser().exists() or spec.startswith(("/", "~", ".")) or "/" in spec:
         images = SOURCES["folder"](spec, opts)

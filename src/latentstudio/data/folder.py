@@ -6,6 +6,9 @@ palette, alpha composited on white, CMYK, 16-bit, bilevel), EXIF orientation is 
 each image is either centre-cropped (`fit="crop"`) or padded (`fit="pad"`) to a square. Files
 that fail to decode are skipped and listed in one line on stderr. When every image sits in a
 first-level subfolder, the subfolder names are the class names.
+
+With 2 or 4 channels (`--channels 2` or `4`) the alpha is kept instead: straight, with a neutral
+grey under fully transparent pixels.
 """
 
 from __future__ import annotations
@@ -62,8 +65,32 @@ def find_images(root: str | os.PathLike) -> list[Path]:
     return sorted(found, key=lambda p: p.as_posix())
 
 
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+TARGET_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+NEUTRAL = 128  # the colour stored under fully transparent pixels (0 in [-1, 1])
+
+
+def _has_alpha(img: Image.Image) -> bool:
+    return img.mode in ALPHA_MODES or "transparency" in img.info
+
+
+def is_transparent(img: Image.Image) -> bool:
+    """Whether some pixel of `img` is less than fully opaque."""
+    return _has_alpha(img) and img.convert("RGBA").getchannel("A").getextrema()[0] < 255
+
+
+def neutral_under_clear(pixels: np.ndarray) -> np.ndarray:
+    """(H, W, C) uint8 with alpha last: the colour of fully transparent pixels set to NEUTRAL,
+    so what lies under them (often black or leftovers) does not reach the model."""
+    if pixels.shape[2] in (2, 4):
+        pixels = pixels.copy()
+        pixels[pixels[:, :, -1] == 0, :-1] = NEUTRAL
+    return pixels
+
+
 def standard_mode(img: Image.Image, channels: int) -> Image.Image:
-    """`img` as 8-bit L (channels=1) or RGB, with transparency composited on white."""
+    """`img` as 8-bit L (channels=1), LA (2), RGB (3) or RGBA (4): with 1 or 3 channels
+    transparency is composited on white, with 2 or 4 it is kept (straight alpha)."""
     if img.mode in _HIGH_BIT_MODES:
         arr = np.asarray(img).astype(np.float32)
         if img.mode == "F":
@@ -73,12 +100,18 @@ def standard_mode(img: Image.Image, channels: int) -> Image.Image:
         else:
             scale = 1.0
         img = Image.fromarray(np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8), "L")
-    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
-    if has_alpha:
+    target = TARGET_MODES[channels]
+    if channels in (2, 4):
+        if img.mode == target:
+            return img
+        if not _has_alpha(img) and img.mode not in ("L", "RGB", "1", "P"):
+            img = img.convert("RGB")  # CMYK, YCbCr, LAB... reach LA/RGBA through RGB
+        rgba = img.convert("RGBA")
+        return rgba if channels == 4 else rgba.convert("LA")
+    if _has_alpha(img):
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, rgba)
-    target = "L" if channels == 1 else "RGB"
     if img.mode == target:
         return img
     if target == "L" and img.mode not in ("RGB", "1", "P"):
@@ -87,6 +120,8 @@ def standard_mode(img: Image.Image, channels: int) -> Image.Image:
 
 
 def _edge_colour(img: Image.Image) -> int | tuple[int, ...]:
+    if img.mode in ("RGBA", "LA"):  # kept transparency: pad with nothing
+        return (0,) * len(img.mode)
     arr = np.asarray(img)
     arr = arr[:, :, None] if arr.ndim == 2 else arr
     border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
@@ -131,12 +166,14 @@ def reduce_for(img: Image.Image, resolution: int, fit: Literal["crop", "pad"] = 
 
 
 def decode_image(path: str | os.PathLike, resolution: int, channels: int = 3,
-                 fit: Literal["crop", "pad"] = "crop") -> np.ndarray:
+                 fit: Literal["crop", "pad"] = "crop",
+                 transparent: list[bool] | None = None) -> np.ndarray:
     """One image file as a uint8 (resolution, resolution, channels) array; raises if unreadable
-    (ImageTooLarge above MAX_PIXELS)."""
+    (ImageTooLarge above MAX_PIXELS). True is appended to `transparent` when alpha is
+    composited away."""
     with image_files.open_image(path) as img:
         # JPEGs decode straight at a reduced scale (DCT scaling): large photos load much faster.
-        img.draft("L" if channels == 1 else "RGB", (2 * resolution, 2 * resolution))
+        img.draft("L" if channels <= 2 else "RGB", (2 * resolution, 2 * resolution))
         try:  # read before reducing: the reduced copy has no EXIF block
             turn = _EXIF_TURNS.get(img.getexif().get(ExifTags.Base.Orientation))
         except Exception:  # a damaged EXIF block should not cost the picture
@@ -148,8 +185,10 @@ def decode_image(path: str | os.PathLike, resolution: int, channels: int = 3,
             img = reduce_for(img, resolution, fit)
         if turn is not None:
             img = img.transpose(turn)
+        if transparent is not None and channels in (1, 3) and is_transparent(img):
+            transparent.append(True)
         out = np.asarray(fit_square(standard_mode(img, channels), resolution, fit))
-    return out[:, :, None] if out.ndim == 2 else out
+    return out[:, :, None] if out.ndim == 2 else neutral_under_clear(out)
 
 
 def _skipped_line(skipped: list[tuple[str, str]], total: int) -> str:
@@ -219,7 +258,8 @@ def load_folder_images(path: str | os.PathLike, resolution: int = 32, channels: 
                        fit: Literal["crop", "pad"] = "crop", limit: int | None = None,
                        progress: bool = True) -> ImageSet:
     """All readable images under `path` as an ImageSet, labelled by first-level subfolder;
-    `channels=None` takes the folder's own (1 when every image is grayscale, else 3)."""
+    `channels=None` takes the folder's own (1 when every image is grayscale, else 3); 2 (LA)
+    and 4 (RGBA) keep transparency."""
     root = Path(path).expanduser()
     if not root.exists():
         raise UserError(f"{root} does not exist: give a folder of images, e.g. folder:~/photos")
@@ -230,16 +270,25 @@ def load_folder_images(path: str | os.PathLike, resolution: int = 32, channels: 
         exts = ", ".join(sorted(IMAGE_EXTENSIONS))
         raise UserError(f"{root} holds no image files ({exts}; hidden files are ignored): "
                         f"put images there or point to the folder that has them")
+    auto = channels is None
     if channels is None:
         channels = folder_channels(root, files)
         if channels == 1:
             print(f"note: every image in {root} is grayscale: loading 1 channel "
                   "(--channels 3 for colour)", file=sys.stderr)
 
+    transparent: list[bool] | None = [] if auto else None
+
     def decode(file: Path) -> np.ndarray:
-        return decode_image(file, resolution, channels, fit)
+        return decode_image(file, resolution, channels, fit, transparent)
 
     kept, pixels, skipped = _decode_all(root, files, decode, limit, progress)
+    if transparent and len(transparent) >= len(kept) / 2:  # not for a stray cut-out among photos
+        print(f"note: {len(transparent)} images in {root} are transparent: composited on white "
+              f"(--channels {channels + 1} keeps the transparency)", file=sys.stderr)
+    if channels in (2, 4) and kept and bool((pixels[:, -1] == 255).all()):
+        print(f"note: no image in {root} has transparency: the alpha channel will be opaque "
+              f"everywhere (--channels {channels - 1} is enough)", file=sys.stderr)
     if not kept:
         raise UserError(f"none of the {len(skipped)} image files in {root} could be read "
                         f"(e.g. {skipped[0][0]}: {skipped[0][1]}): check that they are not damaged")

@@ -23,8 +23,10 @@ import torch
 from latentstudio import __version__
 from latentstudio.data import DataOptions, load_dataset, register_source
 from latentstudio.data.base import ImageSet
-from latentstudio.data.download import fit_images, partial_file
+from latentstudio.data.download import fit_images, partial_file, resize_images
+from latentstudio.data.folder import NEUTRAL
 from latentstudio.errors import UserError
+from latentstudio.images import composite, has_alpha
 
 FORMAT = "latentstudio-pack"
 FORMAT_VERSION = 1
@@ -134,8 +136,44 @@ def load_packed(arg: str, opts: DataOptions) -> ImageSet:
         pack = pack.subset(torch.arange(min(opts.limit, len(pack))))
     channels = opts.channels or pack.channels
     if (opts.resolution, channels) != (pack.resolution, pack.channels):
+        if has_alpha(channels) and not has_alpha(pack.channels):
+            raise UserError(f"{Path(arg).name} holds {pack.channels}-channel images without "
+                            f"transparency: use --channels {pack.channels}, or pack the folder "
+                            f"again with --channels {channels} to keep its transparency")
         print(f"note: {Path(arg).name} holds {pack.resolution} px {pack.channels}-channel images; "
               f"converting to {opts.resolution} px {channels}-channel (pack at that size to skip "
               "this)", file=sys.stderr)
-        pack.images = fit_images(pack.images, opts.resolution, channels)
+        images = convert_alpha(pack.images, channels)
+        pack.images = resize_with_alpha(images, opts.resolution) if has_alpha(channels) else \
+            fit_images(images, opts.resolution, channels)
     return pack
+
+
+def resize_with_alpha(images: torch.Tensor, resolution: int, chunk: int = 2048) -> torch.Tensor:
+    """uint8 images with alpha resized with their colour premultiplied, so the colour under clear
+    pixels does not bleed into the edges; clear pixels come out NEUTRAL."""
+    if images.shape[-1] == resolution and images.shape[-2] == resolution:
+        return images
+    out = torch.empty((*images.shape[:2], resolution, resolution), dtype=torch.uint8)
+    for i in range(0, len(images), chunk):
+        x = images[i:i + chunk]
+        alpha = x[:, -1:].float() / 255
+        premultiplied = (x[:, :-1].float() * alpha).round_().to(torch.uint8)
+        small = resize_images(torch.cat([premultiplied, x[:, -1:]], dim=1), resolution)
+        a = small[:, -1:].float() / 255
+        colour = torch.where(a > 0, small[:, :-1].float() / a.clamp(min=1 / 255), float(NEUTRAL))
+        out[i:i + chunk, :-1] = colour.round_().clamp_(0, 255).to(torch.uint8)
+        out[i:i + chunk, -1:] = small[:, -1:]
+    return out
+
+
+def convert_alpha(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """uint8 images with alpha (LA or RGBA) as `channels` channels: 1 or 3 composite on white,
+    2 <-> 4 converts the colour and keeps the alpha. Images without alpha are returned as they are."""
+    have = images.shape[1]
+    if not has_alpha(have) or have == channels:
+        return images
+    if not has_alpha(channels):
+        return composite(images, 255)  # 1 or 3 channels; fit_images converts between those
+    colour = fit_images(images[:, :-1], images.shape[-1], channels - 1)
+    return torch.cat([colour, images[:, -1:]], dim=1)

@@ -1,8 +1,13 @@
-"""Writing a sequence of frames as a GIF, an MP4 (through imageio-ffmpeg) or a folder of PNGs."""
+"""Writing a sequence of frames as a GIF, an MP4 (through imageio-ffmpeg) or a folder of PNGs.
+
+Frames with alpha keep it in PNGs, in GIFs (on/off), in WEBM (VP9 yuva420p) and in MOV
+(ProRes 4444); MP4 has no alpha, so they are composited on white there.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -13,7 +18,7 @@ from PIL import Image
 from latentstudio.errors import UserError
 from latentstudio.images import VIEW_SIDE, enlarge, save_gif, save_png, to_pil
 
-VIDEO_SUFFIXES = (".mp4",)
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov")
 ANIMATION_SUFFIXES = (".gif", *VIDEO_SUFFIXES)
 MIN_VIDEO_SIDE = VIEW_SIDE  # players blur or refuse tiny videos; 32 px frames are scaled up
 
@@ -81,17 +86,45 @@ def _write_video(frames: list[Image.Image], out: Path, fps: float) -> None:
         raise UserError("writing MP4 needs imageio-ffmpeg (a latentstudio dependency that is "
                         "missing here): pip install imageio-ffmpeg, or write a .gif instead") from None
     w, h = frames[0].size
+    alpha = any("A" in f.getbands() for f in frames)
+    kind = out.suffix.lower()
+    if alpha and kind == ".mp4":
+        print(f"note: MP4 has no transparency: {out.name}'s frames are composited on white "
+              "(a .gif or a folder/ of PNGs keeps it)", file=sys.stderr)
+        frames = [_on_white(f) for f in frames]
+        alpha = False
+    options = _video_options(kind, alpha)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
     os.close(fd)
     try:
-        writer = imageio_ffmpeg.write_frames(tmp, (w, h), fps=fps, quality=8, macro_block_size=16,
-                                             ffmpeg_log_level="error")
+        writer = imageio_ffmpeg.write_frames(tmp, (w, h), fps=fps, macro_block_size=16,
+                                             ffmpeg_log_level="error", **options)
         writer.send(None)
         for frame in frames:
-            writer.send(np.ascontiguousarray(np.asarray(frame.convert("RGB"))))
+            writer.send(np.ascontiguousarray(np.asarray(frame.convert("RGBA" if alpha else "RGB"))))
         writer.close()
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _on_white(frame: Image.Image) -> Image.Image:
+    if "A" not in frame.getbands():
+        return frame
+    white = Image.new("RGBA", frame.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, frame.convert("RGBA")).convert("RGB")
+
+
+def _video_options(kind: str, alpha: bool) -> dict:
+    """imageio_ffmpeg.write_frames keywords for a .mp4, .webm or .mov, with or without alpha."""
+    if kind == ".webm":  # VP9 is the codec browsers play with alpha (yuva420p)
+        return {"codec": "libvpx-vp9", "quality": None, "pix_fmt_in": "rgba" if alpha else "rgb24",
+                "pix_fmt_out": "yuva420p" if alpha else "yuv420p",
+                "output_params": ["-crf", "24", "-b:v", "0", "-row-mt", "1"]}
+    if kind == ".mov":  # ProRes 4444 keeps alpha; 422 HQ without
+        return {"codec": "prores_ks", "quality": None, "pix_fmt_in": "rgba" if alpha else "rgb24",
+                "pix_fmt_out": "yuva444p10le" if alpha else "yuv422p10le",
+                "output_params": ["-profile:v", "4444" if alpha else "3"]}
+    return {"quality": 8}

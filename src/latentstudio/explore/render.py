@@ -1,7 +1,8 @@
 """Large renders from coordinate networks (CPPN): a trained `cppn-gan` run or a random CPPN.
 
 The picture is computed tile by tile straight into an 8-bit canvas, so memory is the canvas
-(3 bytes a pixel) plus one tile's activations, whatever the size.
+(a byte per channel and pixel) plus one tile's activations, whatever the size. An RGBA run
+renders an RGBA PNG.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ of millions of images; runs of a few thousand steps need a faster setting).
 
 The augmentations are the differentiable ones of DiffAugment plus a horizontal flip, each
 applied to an image with probability p, to real and generated images alike, so the generator
-still learns the un-augmented images (p < ~0.8 keeps the augmentations from leaking).
+still learns the un-augmented images (p < ~0.8 keeps the augmentations from leaking). On images
+with alpha they are DiffAugment's alpha-aware ones: no opaque borders, colour jitter off alpha.
 """
 
 from __future__ import annotations

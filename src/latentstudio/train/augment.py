@@ -2,6 +2,9 @@
 
 Applied to real and fake images alike before the discriminator, so the generator learns the
 un-augmented distribution while the discriminator cannot memorise a few hundred images.
+
+Images with alpha (2 or 4 channels, alpha last) stay transparent where translation and cutout
+open up space (alpha -1, colour 0), and colour jitter leaves their alpha alone.
 """
 
 from __future__ import annotations
@@ -14,7 +17,17 @@ def _rand(x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
     return torch.rand(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype, generator=g)
 
 
+def _blank(x: torch.Tensor) -> torch.Tensor:
+    """(1, C, 1, 1): what empty space holds: 0 in every channel, and -1 (clear) in an alpha one."""
+    blank = torch.zeros(1, x.shape[1], 1, 1, device=x.device, dtype=x.dtype)
+    if x.shape[1] in (2, 4):
+        blank[:, -1] = -1
+    return blank
+
+
 def color(x: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
+    if x.shape[1] in (2, 4):  # jitter the colour only; the draws are the same as without alpha
+        return torch.cat([color(x[:, :-1], g), x[:, -1:]], dim=1)
     x = x + (_rand(x, g) - 0.5)
     mean = x.mean(dim=1, keepdim=True)
     x = (x - mean) * (_rand(x, g) * 2) + mean
@@ -31,7 +44,8 @@ def translation(x: torch.Tensor, g: torch.Generator | None = None, ratio: float 
                             indexing="ij")
     gy = (gy[None] + ty + 1).clamp(0, h + 1)
     gx = (gx[None] + tx + 1).clamp(0, w + 1)
-    padded = F.pad(x, [1, 1, 1, 1])
+    blank = _blank(x)
+    padded = F.pad(x - blank, [1, 1, 1, 1]) + blank
     idx = (gy * (w + 2) + gx).flatten(1)  # (n, h*w) into the padded plane
     flat = padded.flatten(2)
     out = flat.gather(2, idx[:, None, :].expand(-1, x.shape[1], -1))
@@ -47,7 +61,8 @@ def cutout(x: torch.Tensor, g: torch.Generator | None = None, ratio: float = 0.5
     xs = torch.arange(w, device=x.device)[None, None, :]
     inside = ((ys - oy + ch // 2).clamp(0) < ch) & (ys - oy + ch // 2 >= 0)
     inside = inside & ((xs - ox + cw // 2) >= 0) & ((xs - ox + cw // 2) < cw)
-    return x * (~inside)[:, None].to(x.dtype)
+    keep = (~inside)[:, None].to(x.dtype)
+    return x * keep + _blank(x) * (1 - keep)
 
 
 def diffaug(x: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:

@@ -27,7 +27,7 @@ class TrainConfig:
     model: str = "dcgan"
     data: str = "shapes"
     resolution: int = 32
-    channels: int | None = None  # None: the data source's own (1 for MNIST, 3 otherwise)
+    channels: int | None = None  # None: the data source's own (1 for MNIST, 3 otherwise); 2/4: + alpha
     fit: Literal["crop", "pad"] = "crop"
     data_limit: int | None = None
     epochs: int | None = None  # None: the model family's default (20 unless it says otherwise)
@@ -92,8 +92,9 @@ class TrainConfig:
             if value is not None and value <= 0:
                 flag = "--" + name.replace("_", "-")
                 raise UserError(f"{flag} must be positive, got {value}")
-        if self.channels not in (None, 1, 3):
-            raise UserError(f"--channels must be 1 or 3, got {self.channels}")
+        if self.channels not in (None, 1, 2, 3, 4):
+            raise UserError(f"--channels must be 1 (grey), 3 (colour), 2 or 4 (grey or colour "
+                            f"with transparency), got {self.channels}")
         for name in ("label_smoothing", "label_noise"):
             value = getattr(self, name)
             if not 0 <= value < 0.5:

@@ -6,6 +6,9 @@
   its weights file (`--weights PATH`, or a one-time download into the cache).
 - `domain`: a small CNN trained on the real data itself, cached by the dataset's fingerprint.
 
+Images with alpha (2 or 4 channels) reach the ImageNet networks composited on white, real and
+generated alike; the `domain` network is trained on all their channels, alpha included.
+
 `auto` (the default) picks by the data: `domain` for images of 32 px or less and for grayscale
 data, where ImageNet features ranked a 1-step run above a trained one; `lite0` otherwise.
 
@@ -36,8 +39,8 @@ class Extractor:
     """A frozen network from images in [-1, 1] to (N, dim) feature vectors.
 
     `cache_id` names the exact weights (real-data statistics are cached under it); images are
-    resized to `input_size` (bilinear; None keeps their size) and grayscale is repeated to RGB
-    when `rgb` is set.
+    resized to `input_size` (bilinear; None keeps their size); when `rgb` is set, alpha is
+    composited on white and grayscale repeated to RGB.
     """
 
     name: str
@@ -54,6 +57,9 @@ class Extractor:
         """uint8 or [-1, 1] images (N, C, H, W) as the network's float input on its device."""
         x = images.to(self.device)
         x = x.float() / 127.5 - 1.0 if x.dtype == torch.uint8 else x.float()
+        if self.rgb and x.shape[1] in (2, 4):  # on white, in [-1, 1]: colour*a + 1*(1 - a)
+            alpha = (x[:, -1:] + 1) / 2
+            x = x[:, :-1] * alpha + (1 - alpha)
         if self.rgb and x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         if self.input_size and tuple(x.shape[-2:]) != (self.input_size, self.input_size):
