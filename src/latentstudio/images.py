@@ -134,8 +134,13 @@ def save_png(image: Image.Image, path: str | os.PathLike) -> Path:
 
 def save_gif(frames: Sequence[Image.Image], path: str | os.PathLike, fps: float = 4,
              loop: bool = True) -> Path:
-    """Atomically save frames as an animated GIF; frames with alpha keep it as GIF's on/off
-    transparency (alpha below half is transparent)."""
+    """Atomically save frames as an animated GIF (see encode_gif)."""
+    return atomic.write_bytes(path, encode_gif(frames, fps, loop))
+
+
+def encode_gif(frames: Sequence[Image.Image], fps: float = 4, loop: bool = True) -> bytes:
+    """Frames as an animated GIF; frames with alpha keep it as GIF's on/off transparency (alpha
+    below half is transparent)."""
     import io
 
     if not frames:
@@ -146,7 +151,7 @@ def save_gif(frames: Sequence[Image.Image], path: str | os.PathLike, fps: float 
     extra = {"transparency": GIF_CLEAR, "disposal": 2} if alpha else {}
     frames[0].save(buf, format="GIF", save_all=True, append_images=list(frames[1:]),
                    duration=int(1000 / fps), loop=0 if loop else 1, optimize=False, **extra)
-    return atomic.write_bytes(path, buf.getvalue())
+    return buf.getvalue()
 
 
 GIF_CLEAR = 255  # the palette index of transparent pixels in GIFs with alpha

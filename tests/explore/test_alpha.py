@@ -4,6 +4,7 @@ commands on an RGBA run."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -172,3 +173,35 @@ def test_latent_map_and_render_on_rgba_runs(tiny_run, sprite_folder, tmp_path) -
     assert cli.main(["render", str(cppn), "--width", "48", "--out", str(tmp_path / "big.png")]) == 0
     with Image.open(tmp_path / "big.png") as big:
         assert big.mode == "RGBA" and big.size == (48, 48)
+
+
+def test_interpolate_writes_webm_with_alpha_and_dreams_through_an_rgba_run(rgba_run, tmp_path,
+                                                                          capsys) -> None:
+    pytest.importorskip("imageio_ffmpeg")
+    run = str(rgba_run)
+    assert cli.main(["interpolate", run, "--seeds", "1,2", "--steps", "2", "--size", "64",
+                     "--out", str(tmp_path / "walk.webm")]) == 0
+    assert _first_frame(tmp_path / "walk.webm", tmp_path / "first.png").shape[2] == 4
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (24, 24), (200, 120, 40)).save(photo)
+    assert cli.main(["dream", str(photo), "--net", f"run:{run}", "--iterations", "2", "--octaves", "1",
+                     "--out", str(tmp_path / "dream.png")]) == 0
+    with Image.open(tmp_path / "dream.png") as dreamt:
+        assert dreamt.mode == "RGB" and dreamt.size == (24, 24)
+    capsys.readouterr()
+
+
+def test_latent_map_of_a_gray_alpha_vae(tiny_run, sprite_folder, tmp_path) -> None:
+    vae = tiny_run("vae-conv", "vae-la", **{**RGBA, "channels": 2, "data": str(sprite_folder),
+                                            "steps": 4, "latent_dim": 2})
+    assert cli.main(["latent-map", str(vae), "--n", "32", "--grid", "3",
+                     "--out", str(tmp_path / "map.png")]) == 0
+    assert Image.open(tmp_path / "map-manifold.png").size[0] > 0
+
+
+def test_the_gallery_walk_gif_keeps_alpha() -> None:
+    from latentstudio.web.latent import gif_bytes
+
+    frames = to_frames(_half_clear(2), 32)
+    with Image.open(io.BytesIO(gif_bytes(frames, 4))) as gif:
+        assert "transparency" in gif.info

@@ -86,7 +86,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--width", type=int, help="network width (default: the model's)")
     p.add_argument("--latent-dim", type=int, help="size of the latent vector [default: 100]")
     p.add_argument("--ema", type=float, help="include an EMA copy of the generator, e.g. 0.999")
-    p.add_argument("--channels", type=int, choices=[1, 3], default=3, help="image channels [default: 3]")
+    p.add_argument("--channels", type=int, choices=[1, 2, 3, 4], default=3,
+                   help="image channels: 1 gray, 3 colour, 2/4 with alpha [default: 3]")
     p.add_argument("--classes", type=int, default=10,
                    help="classes, for conditional models [default: 10]")
     p.add_argument("--images", type=int, default=10000,

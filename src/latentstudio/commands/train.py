@@ -19,7 +19,8 @@ HELP = {
     "data": "shapes (default), shapes:N, folder:PATH or a directory, mnist, fashion-mnist, "
             "cifar10, cifar10:horse, or a packed .npz",
     "resolution": "image size in pixels: 28, 32, 64 or 128",
-    "channels": "1 (grayscale) or 3 (colour); default: the data's own",
+    "channels": "1 (grayscale), 3 (colour), 2 or 4 (the same with transparency); default: the "
+                "data's own",
     "fit": "how folder images are made square: crop (centre) or pad",
     "data_limit": "use at most this many images",
     "epochs": "passes over the data",

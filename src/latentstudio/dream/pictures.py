@@ -67,6 +67,10 @@ def dream_image(x: torch.Tensor, objective: LayerObjective, config: DreamConfig,
     want, have = objective.net.in_channels, x.shape[1]
     if want == have:
         return dream(x, objective, config, progress)
+    if want in (2, 4) and have == want - 1:  # a run trained with alpha: the picture is opaque
+        result = dream(torch.cat([x, torch.ones_like(x[:, :1])], 1), objective, config, progress)
+        result.image = result.image[:, :have]
+        return result
     if want == 3 and have == 1:
         result = dream(x.expand(-1, 3, -1, -1).contiguous(), objective, config, progress)
         result.image = luminance(result.image)

@@ -24,13 +24,14 @@ MIN_VIDEO_SIDE = VIEW_SIDE  # players blur or refuse tiny videos; 32 px frames a
 
 
 def output_kind(out: str | os.PathLike) -> str:
-    """'gif', 'mp4' or 'folder' for an --out path."""
+    """'gif', 'mp4', 'webm', 'mov' or 'folder' for an --out path."""
     out = Path(out)
     if str(out).endswith(("/", os.sep)) or out.is_dir() or not out.suffix:
         return "folder"
     if out.suffix.lower() in ANIMATION_SUFFIXES:
         return out.suffix.lower()[1:]
-    raise UserError(f"--out {out}: use a .gif or .mp4 file, or a folder/ for one PNG per frame")
+    raise UserError(f"--out {out}: use a .gif, .mp4, .webm or .mov file (WEBM and MOV keep "
+                    "transparency), or a folder/ for one PNG per frame")
 
 
 def frame_size(native: int, kind: str, size: int | str | None) -> int:
@@ -41,11 +42,11 @@ def frame_size(native: int, kind: str, size: int | str | None) -> int:
         side = native
     elif size is not None:
         side = int(size)
-    elif kind in ("mp4", "gif"):
+    elif kind != "folder":
         side = native * -(-VIEW_SIDE // native) if native < VIEW_SIDE else native
     else:
         return native
-    return -(-side // 16) * 16 if kind == "mp4" else side
+    return -(-side // 16) * 16 if kind in ("mp4", "webm", "mov") else side
 
 
 def to_frames(images: torch.Tensor, side: int) -> list[Image.Image]:

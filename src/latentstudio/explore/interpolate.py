@@ -21,7 +21,13 @@ from typing import Literal
 import torch
 
 from latentstudio.errors import UserError
-from latentstudio.explore.animation import frame_size, output_kind, to_frames, write_animation
+from latentstudio.explore.animation import (
+    ANIMATION_SUFFIXES,
+    frame_size,
+    output_kind,
+    to_frames,
+    write_animation,
+)
 from latentstudio.explore.latents import (
     INTERPOLATORS,
     Keyframe,
@@ -155,7 +161,7 @@ def write_walk(run: Run, keyframes: list[Keyframe], out: str | os.PathLike, step
                mode: Mode = "slerp", loop: bool = False, fps: float = 24,
                truncation: float | None = None, size: int | str | None = None,
                easing: Easing = "linear", hold: int = 0, progress: Progress | None = None) -> Path:
-    """Render a walk of a loaded run through keyframes to `out` (.gif, .mp4 or a folder of PNG
+    """Render a walk of a loaded run through keyframes to `out` (.gif, .mp4, .webm, .mov or a folder of PNG
     frames); returns `out`. What `interpolate` and the gallery's video panel both call."""
     kind = output_kind(out)
     check_easing(easing, hold)
@@ -177,9 +183,9 @@ def interpolate(run_path: str | os.PathLike, keys: str | list[str], out: str | o
                 size: int | str | None = None, checkpoint: str = "last", device: str = "cpu",
                 easing: Easing = "linear", hold: int = 0) -> Path:
     """Render a walk through keyframes (seeds, seed ranges, latent .pt files, images to project)
-    to `out` (.gif, .mp4, or a folder of PNG frames); returns `out`."""
+    to `out` (.gif, .mp4, .webm, .mov, or a folder of PNG frames); returns `out`."""
     kind = output_kind(out)
-    check_output(out, (".gif", ".mp4"), folder_ok=True)
+    check_output(out, ANIMATION_SUFFIXES, folder_ok=True)
     if fps <= 0:
         raise UserError(f"--fps must be positive, got {fps}")
     if isinstance(size, int) and size <= 0:

@@ -21,7 +21,7 @@ from scipy.stats import norm
 from latentstudio.data import load_dataset
 from latentstudio.errors import UserError
 from latentstudio.explore.latents import check_output, latent_dim_of
-from latentstudio.images import from_uint8, to_uint8
+from latentstudio.images import from_uint8, on_checkerboard, to_uint8
 from latentstudio.runs import Run, load_run
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def _plot_scatter(coords: np.ndarray, labels: np.ndarray | None, names: list[str
 def _plot_manifold(decoded: torch.Tensor, grid: int, q: np.ndarray, path: Path, pca: bool) -> None:
     from matplotlib.figure import Figure
 
-    imgs = to_uint8(decoded).permute(0, 2, 3, 1).numpy()
+    imgs = on_checkerboard(to_uint8(decoded)).permute(0, 2, 3, 1).numpy()
     h, w, c = imgs.shape[1:]
     canvas = imgs.reshape(grid, grid, h, w, c).transpose(0, 2, 1, 3, 4).reshape(grid * h, grid * w, c)
     fig = Figure(figsize=(8, 8))

@@ -36,7 +36,7 @@ from latentstudio.explore.vectors import (
     load_vector,
     shifted_embedding,
 )
-from latentstudio.images import to_pil
+from latentstudio.images import encode_gif, to_pil
 from latentstudio.models import get_family
 from latentstudio.runs import Run, load_run, preview_latents
 
@@ -58,11 +58,8 @@ def png_bytes(image: Image.Image) -> bytes:
 
 
 def gif_bytes(frames: list[Image.Image], fps: float) -> bytes:
-    buf = io.BytesIO()
-    frames = [f.convert("RGB") for f in frames]
-    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:],
-                   duration=int(1000 / fps), loop=0)
-    return buf.getvalue()
+    """The frames as an animated GIF (alpha kept as GIF's on/off transparency)."""
+    return encode_gif(frames, fps)
 
 
 @dataclass

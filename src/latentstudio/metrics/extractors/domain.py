@@ -30,6 +30,7 @@ class DomainTraining:
     """How the domain network is trained; part of its cache key."""
 
     epochs: int = 4
+    min_steps: int = 100  # a few hundred images are a few batches: train on them for longer
     max_images: int = 5000
     batch_size: int = 128
     lr: float = 2e-3
@@ -37,7 +38,7 @@ class DomainTraining:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if min(self.epochs, self.max_images, self.batch_size, self.width) <= 0:
+        if min(self.epochs, self.min_steps, self.max_images, self.batch_size, self.width) <= 0:
             raise ValueError("DomainTraining fields must be positive")
 
 
@@ -98,14 +99,16 @@ def train_domain_network(dataset: ImageSet, config: DomainTraining = DomainTrain
     mode, head = _task_head(dataset, net.dim, config.width)
     head.to(device)
     opt = torch.optim.Adam([*net.parameters(), *head.parameters()], lr=config.lr)
-    steps = config.epochs * -(-len(images) // config.batch_size)
+    batches = -(-len(images) // config.batch_size)
+    epochs = max(config.epochs, -(-config.min_steps // batches))
+    steps = epochs * batches
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=steps)
     net.train()
     head.train()
     correct = seen = 0
     loss_sum = 0.0
     bar = tqdm(total=steps, desc=f"domain extractor ({mode})", disable=not progress, leave=False)
-    for epoch in range(config.epochs):
+    for epoch in range(epochs):
         order = torch.randperm(len(images), generator=gen)
         correct = seen = 0  # summary of the last epoch
         loss_sum = 0.0
@@ -136,7 +139,7 @@ def train_domain_network(dataset: ImageSet, config: DomainTraining = DomainTrain
 
 
 def domain_cache_path(fingerprint: str, config: DomainTraining) -> Path:
-    tag = f"e{config.epochs}-n{config.max_images}-w{config.width}-s{config.seed}"
+    tag = f"e{config.epochs}-m{config.min_steps}-n{config.max_images}-w{config.width}-s{config.seed}"
     return cache_dir() / "metrics" / "domain" / f"{fingerprint}-{tag}.pt"
 
 
