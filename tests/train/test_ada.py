@@ -66,15 +66,30 @@ def test_state_round_trips_mid_interval() -> None:
 
 
 def test_augment_each_image_with_probability_p() -> None:
-    x = torch.rand(400, 3, 16, 16) * 2 - 1
+    x = torch.rand(2000, 3, 16, 16) * 2 - 1
     g = torch.Generator().manual_seed(1)
     assert torch.equal(augment(x, 0.0, g), x)
     out = augment(x, 1.0, g)
     assert not torch.isclose(out, x).all(dim=(1, 2, 3)).any()  # every image changed
     half = augment(x, 0.5, g)
     unchanged = torch.isclose(half, x).all(dim=(1, 2, 3)).float().mean()
-    assert 0.03 < unchanged < 0.1  # all four ops skipped: 0.5 ** 4 = 0.0625
+    assert 0.005 < unchanged < 0.03  # all six ops skipped: 0.5 ** 6 = 0.0156
 
+
+
+def test_quarter_turns_and_scale_rotate_keep_shapes_and_change_images() -> None:
+    from latentstudio.train.ada import _quarter_turns, _scale_rotate
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 3, 16, 16) * 2 - 1
+    turned = _quarter_turns(x, g)
+    assert turned.shape == x.shape and not torch.equal(turned, x)
+    # a quarter turn moves pixels, never changes them: the sorted values of each image stay
+    assert torch.equal(turned.flatten(1).sort(1).values, x.flatten(1).sort(1).values)
+    moved = _scale_rotate(x, g)
+    assert moved.shape == x.shape and (moved - x).abs().mean() > 0.1
+    wide = torch.rand(4, 3, 16, 32)
+    assert torch.equal(_quarter_turns(wide, g), wide)  # not square: left as it is
 
 
 def test_ada_p_is_logged_checkpointed_and_resumed_exactly(tmp_path) -> None:

@@ -8,7 +8,8 @@ steps p moves by ±(images seen) / (speed_kimg * 1000) towards keeping r at `tar
 paper), so p can go from 0 to 1 in `speed_kimg` thousand images (the paper's 500 suits GPU runs
 of millions of images; runs of a few thousand steps need a faster setting).
 
-The augmentations are the differentiable ones of DiffAugment plus a horizontal flip, each
+The augmentations are the differentiable ones of DiffAugment plus, as in the paper's geometric
+group, a horizontal flip, quarter turns and a random scale and rotation (reflection-padded), each
 applied to an image with probability p, to real and generated images alike, so the generator
 still learns the un-augmented images (p < ~0.8 keeps the augmentations from leaking). On images
 with alpha they are DiffAugment's alpha-aware ones: no opaque borders, colour jitter off alpha.
@@ -16,9 +17,11 @@ with alpha they are DiffAugment's alpha-aware ones: no opaque borders, colour ji
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from latentstudio.train.augment import color, cutout, translation
 
@@ -27,7 +30,31 @@ def _flip(x: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
     return x.flip(3)
 
 
-OPS = (_flip, translation, color, cutout)
+def _quarter_turns(x: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
+    """Each image turned by 90, 180 or 270 degrees (square images; others are left as they are)."""
+    if x.shape[-1] != x.shape[-2]:
+        return x
+    k = torch.randint(1, 4, (x.shape[0], 1, 1, 1), device=x.device, generator=g)
+    out = x
+    for turns in (1, 2, 3):
+        out = torch.where(k == turns, torch.rot90(x, turns, (2, 3)), out)
+    return out
+
+
+def _scale_rotate(x: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
+    """Each image scaled by 2^N(0, 0.2) and rotated by a uniform angle (the paper's scale and
+    rotation), with reflected borders."""
+    n = x.shape[0]
+    scale = torch.exp2(0.2 * torch.randn(n, device=x.device, generator=g))
+    angle = (torch.rand(n, device=x.device, generator=g) * 2 - 1) * math.pi
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    zero = torch.zeros_like(cos)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+OPS = (_flip, _quarter_turns, translation, _scale_rotate, color, cutout)
 
 
 def augment(x: torch.Tensor, p: float, g: torch.Generator | None = None) -> torch.Tensor:
