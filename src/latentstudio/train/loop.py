@@ -52,8 +52,9 @@ from latentstudio.runs import (
 from latentstudio.runs.preview import preview_images
 from latentstudio.train import distributed
 from latentstudio.train.callbacks import Callback, RunWriter
-from latentstudio.train.config import TrainConfig, model_config_for, resolve_config
+from latentstudio.train.config import TrainConfig, model_config_for, parse_every, resolve_config
 from latentstudio.train.distributed import World
+from latentstudio.train.health import HealthMonitor
 from latentstudio.train.memory import check_model_fits
 from latentstudio.train.steps import step_class
 
@@ -71,7 +72,7 @@ DISK_ERRORS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quot
                errno.EPERM: "permission denied"}
 # Files in a run folder only the trainer writes, whose leftover temporary files it may remove.
 TRAINER_FILES = {".": ("config.json", "losses.png", "progress.gif"), "checkpoints": ("*.pt", "*.json"),
-                 "samples": ("epoch_*.png",)}
+                 "samples": ("epoch_*.png", "step_*.png")}
 # Keyword arguments of torch.compile for --compile; shapes never change within a run.
 COMPILE_OPTIONS: dict[str, Any] = {"dynamic": False}
 
@@ -126,6 +127,10 @@ class Trainer:
         self.batch_in_epoch = 0
         self.elapsed = 0.0
         self.divergences = 0
+        self.checkpoint_every = parse_every(cfg.checkpoint_every, "--checkpoint-every")
+        self._last_checkpoint_time = 0.0  # training time of the last checkpoint
+        self._checkpoint_due = False  # by --checkpoint-every in seconds, agreed by every rank
+        self.health: HealthMonitor | None = None  # rank 0, from the first log
         # Rank 0 writes the run folder; a callback runs on every rank only if it says all_ranks.
         self.callbacks = [RunWriter(), *callbacks] if self.world.is_main else \
             [cb for cb in callbacks if getattr(cb, "all_ranks", False)]
@@ -164,6 +169,7 @@ class Trainer:
         p = payload["progress"]
         self.step, self.epoch, self.batch_in_epoch = p["step"], p["epoch"], p["batch_in_epoch"]
         self.elapsed, self.divergences = p.get("elapsed", 0.0), p.get("divergences", 0)
+        self._last_checkpoint_time = self.elapsed
         self.updater.schedule_steps = p.get("schedule_steps") or self._saved_total(payload)
         if self.world.rank:  # only rank 0's noise state is saved
             self.updater.reseed(self.world.rank, self.step)
@@ -179,6 +185,7 @@ class Trainer:
     def save_checkpoint(self, name: str = "last") -> Path:
         """Write checkpoints/NAME.pt with everything needed to resume (rank 0 only)."""
         path = self.run_dir / "checkpoints" / f"{name}.pt"
+        self._last_checkpoint_time = self.elapsed
         if not self.world.is_main:
             return path
         progress = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
@@ -293,17 +300,26 @@ class Trainer:
         divergence, and a Ctrl-C seen by any rank stops all of them at the same step.
         """
         names = list(self._acc)
+        every = self.checkpoint_every
+        due = every.unit == "seconds" and self.elapsed - self._last_checkpoint_time >= every.amount
         packed = torch.stack([self._acc[k].float() / self._acc_n[k] for k in names]
-                             + [torch.tensor(float(self._stop_local), device=self.device)])
+                             + [torch.tensor(float(self._stop_local), device=self.device),
+                                torch.tensor(float(due), device=self.device)])
         if self.world.distributed:
             distributed.all_reduce(packed, self.world)
-            self._stop_requested = self._stop_requested or bool(packed[-1] > 0)
-        values = dict(zip(names, packed.tolist()[:-1], strict=True))
+            self._stop_requested = self._stop_requested or bool(packed[-2] > 0)
+        *logged, _, due_anywhere = packed.tolist()
+        self._checkpoint_due = due_anywhere > 0  # rank 0's clock may differ from the others'
+        values = dict(zip(names, logged, strict=True))
         self._acc, self._acc_n = {}, {}
         problem = self._blowup(values)
         dt = max(time.perf_counter() - t_last, 1e-9)
         images = steps_since * self.loader.batch_size * self.world.size
         record = {**values, "time": round(self.elapsed, 3), "images_per_s": round(images / dt, 1)}
+        if self.world.is_main and not problem:
+            self.health = self.health or HealthMonitor(self)
+            record.update(self.health.check(self, values, final=self.step >= self.total_steps
+                                            or self._stop_requested))
         self.log_metrics(record)
         bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
         return problem
@@ -395,6 +411,7 @@ class Trainer:
     def _run(self, bar: tqdm) -> None:
         cfg = self.config
         t_last, steps_since, t0 = time.perf_counter(), 0, time.perf_counter() - self.elapsed
+        every = self.checkpoint_every
         while self.step < self.total_steps and not self._stop_requested:
             for real, labels in self.loader.batches(self.epoch, self.batch_in_epoch):
                 self._accumulate(self._train_step(real, labels))
@@ -403,9 +420,12 @@ class Trainer:
                 steps_since += 1
                 bar.update(1)
                 self.elapsed = time.perf_counter() - t0
-                # Also check at epoch end, the last step and on Ctrl-C: never checkpoint NaN weights.
+                last = self.step >= self.total_steps or self._stop_requested  # fit() saves then
+                by_steps = every.unit == "steps" and self.step % every.amount == 0
+                # Also check at epoch end, the last step, on Ctrl-C and before a checkpoint:
+                # never checkpoint NaN weights.
                 if self.step % cfg.log_every == 0 or self.batch_in_epoch == len(self.loader) or \
-                        self.step >= self.total_steps or self._stop_requested:
+                        last or by_steps:
                     problem = self._flush(bar, t_last, steps_since)
                     if problem:
                         self._recover_from_divergence(problem)
@@ -413,6 +433,10 @@ class Trainer:
                         bar.n = self.step
                         break
                     t_last, steps_since = time.perf_counter(), 0
+                    if (by_steps or self._checkpoint_due) and not last:
+                        self.save_checkpoint()
+                for cb in self.callbacks:
+                    cb.on_step(self)
                 # At the epoch's last batch, fall through to the epoch end (previews, callbacks).
                 if (self.step >= self.total_steps or self._stop_requested) and \
                         self.batch_in_epoch < len(self.loader):
@@ -422,7 +446,7 @@ class Trainer:
                 self.epoch += 1
                 for cb in self.callbacks:
                     cb.on_epoch_end(self)
-                if self.epoch % cfg.checkpoint_every == 0:
+                if every.unit == "epochs" and self.epoch % every.amount == 0:
                     self.save_checkpoint()
         if self._acc:
             self._flush(bar, t_last, max(steps_since, 1))
