@@ -3,9 +3,11 @@ reports (terminal, metrics.jsonl, gallery), and a healthy run it leaves alone.""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -56,6 +58,38 @@ def test_ema_horizon() -> None:
     # Without the ramp, 0.999 is a half-life of 693 steps: warming for the first few thousand.
     assert health.ema_horizon(0.999, 0.0, step=100, batch_size=64) > 1
     assert health.ema_horizon(0.999, 0.0, step=10_000, batch_size=64) < health.EMA_WARMING_FRACTION
+
+
+def _monitor(loss: str = "bce") -> tuple[health.HealthMonitor, SimpleNamespace]:
+    """A monitor of a stand-in GAN trainer whose step and spread the test sets."""
+    monitor = health.HealthMonitor.__new__(health.HealthMonitor)
+    monitor.state, monitor.stream, monitor.adversarial, monitor.is_vae = "ok", io.StringIO(), True, False
+    monitor.ratio, monitor.peak, monitor._measured_at, monitor._won_since = None, 0.0, 0.0, None
+    trainer = SimpleNamespace(config=SimpleNamespace(loss=loss, ema_rampup=0.05, batch_size=16,
+                                                     augment="none"),
+                              updater=SimpleNamespace(ema=None), step=0, elapsed=0.0)
+    return monitor, trainer
+
+
+def test_the_discriminator_must_win_for_a_while() -> None:
+    monitor, trainer = _monitor()
+    won, lost = {"d_real": 7.0, "d_fake": -6.0}, {"d_real": 2.0, "d_fake": -2.0}
+    states = []
+    for step, values in [(50, won), (100, won), (150, lost), (200, won), (250, won), (300, won)]:
+        trainer.step = step
+        states.append(monitor.check(trainer, values)["health"])
+    assert states == ["ok", "ok", "ok", "ok", "ok", "d_won"]
+    assert monitor.stream.getvalue().count("health:") == 1
+
+
+def test_a_collapsed_run_is_well_again_only_clearly() -> None:
+    monitor, trainer = _monitor()
+    states = []
+    for step, ratio in [(300, 0.5), (400, 0.1), (500, 0.16), (600, 0.2), (700, 0.3)]:
+        trainer.step, monitor.ratio = step, ratio
+        monitor.peak = max(monitor.peak, ratio)
+        states.append(monitor.check(trainer, {})["health"])
+    assert states == ["ok", "collapse", "collapse", "collapse", "ok"]  # no flapping at 0.15
 
 
 def _records(run: Path) -> list[dict]:

@@ -39,6 +39,7 @@ PEAK_RATIO = 0.3
 COLLAPSE_AFTER_STEPS = 1000
 IDENTICAL_RATIO = 0.05  # all but identical samples...
 IDENTICAL_AFTER_STEPS = 200  # ...are collapse sooner
+RECOVERY = 1.5  # a collapsed run is well again once its ratio is this x over the limits (no flapping)
 D_WON_STEPS = 100  # the discriminator must have won over this many steps of logs in a row
 D_WON_BCE_GAP = 10.0  # mean logits D(real) - D(fake); a healthy DCGAN on shapes reached 8.4
 D_WON_HINGE = 1.0  # mean D(real) >= 1 and D(fake) <= -1: both hinge terms ~0
@@ -131,7 +132,6 @@ class HealthMonitor:
             self._measured_at = trainer.elapsed
             if self.ratio is not None:
                 self.peak = max(self.peak, self.ratio)
-            if self.ratio is not None:
                 numbers["diversity"] = round(self.ratio, 4)
         verdict = self.verdict(trainer, values)
         fields: dict[str, Any] = {"health": verdict.state, **numbers, **verdict.numbers}
@@ -156,7 +156,9 @@ class HealthMonitor:
             numbers["ema_horizon"] = round(fraction, 3)
             if fraction >= EMA_WARMING_FRACTION:
                 warming = fraction
-        if self.ratio is not None and warming is None and collapsed(self.ratio, step, self.peak):
+        ratio = self.ratio / RECOVERY if self.ratio is not None and self.state == "collapse" \
+            else self.ratio
+        if ratio is not None and warming is None and collapsed(ratio, step, self.peak):
             what = "samples are all the same" if self.ratio < IDENTICAL_RATIO else \
                 "samples are losing their variety"
             advice = ("try a lower --beta or a longer --kl-warmup" if self.is_vae else
