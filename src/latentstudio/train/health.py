@@ -48,13 +48,18 @@ EMA_WARMING_FRACTION = 0.25  # the EMA's half-life is this large a part of the i
 
 
 # ----- detectors (pure functions on numbers and images)
-def spread(images: torch.Tensor) -> float:
-    """Mean distance between the images of a batch (RMS per pixel, after averaging them down to
-    FEATURE_SIZE pixels a side); 0 when they are all the same."""
+def features(images: torch.Tensor) -> torch.Tensor:
+    """Images averaged down to at most FEATURE_SIZE pixels a side."""
     x = images.float()
     if x.shape[-1] > FEATURE_SIZE or x.shape[-2] > FEATURE_SIZE:
         x = F.adaptive_avg_pool2d(x, FEATURE_SIZE)
-    x = x.flatten(1)
+    return x
+
+
+def spread(images: torch.Tensor) -> float:
+    """Mean distance between the images of a batch (RMS per pixel, after averaging them down to
+    FEATURE_SIZE pixels a side); 0 when they are all the same."""
+    x = features(images).flatten(1)
     n = x.shape[0]
     if n < 2:
         return 0.0
@@ -115,9 +120,11 @@ class HealthMonitor:
         self.z = trainer.kind.latents(HEALTH_BATCH, cfg.latent_dim, g)
         classes = trainer.model_config.num_classes
         self.labels = torch.arange(HEALTH_BATCH) % classes if classes else None
-        n = len(trainer.data)
-        idx = torch.randperm(n, generator=g)[:HEALTH_BATCH]
-        self.real_spread = spread(trainer._real_images(idx.tolist()))
+        self.chunk = max(1, min(HEALTH_BATCH, cfg.batch_size))  # a batch the device holds
+        idx = torch.randperm(len(trainer.data), generator=g)[:HEALTH_BATCH].tolist()
+        self.real_spread = spread(torch.cat([
+            features(trainer._real_images(idx[i:i + self.chunk]))
+            for i in range(0, len(idx), self.chunk)]))
         self.ratio: float | None = None
         self.peak = 0.0  # the highest ratio measured so far (since this process started)
         self._measured_at: float | None = None
@@ -190,8 +197,12 @@ class HealthMonitor:
         if self.real_spread <= 0:
             return None
         devices = [trainer.device] if trainer.device.type == "cuda" else []
+        parts = []
         with torch.random.fork_rng(devices=devices):  # never move the training's random state
-            images = trainer.sample(self.z, self.labels)
+            for i in range(0, len(self.z), self.chunk):
+                labels = self.labels[i:i + self.chunk] if self.labels is not None else None
+                parts.append(features(trainer.sample(self.z[i:i + self.chunk], labels)))
+        images = torch.cat(parts)
         if not torch.isfinite(images).all():
             return None
         return spread(images) / self.real_spread
