@@ -62,9 +62,8 @@ def test_ema_horizon() -> None:
 
 def _monitor(loss: str = "bce") -> tuple[health.HealthMonitor, SimpleNamespace]:
     """A monitor of a stand-in GAN trainer whose step and spread the test sets."""
-    monitor = health.HealthMonitor.__new__(health.HealthMonitor)
-    monitor.state, monitor.stream, monitor.adversarial, monitor.is_vae = "ok", io.StringIO(), True, False
-    monitor.ratio, monitor.peak, monitor._measured_at, monitor._won_since = None, 0.0, 0.0, None
+    monitor = health.HealthMonitor(stream=io.StringIO())
+    monitor.adversarial, monitor._measured_at = True, 0.0
     trainer = SimpleNamespace(config=SimpleNamespace(loss=loss, ema_rampup=0.05, batch_size=16,
                                                      augment="none"),
                               updater=SimpleNamespace(ema=None), step=0, elapsed=0.0)

@@ -1,8 +1,9 @@
 """The training health monitor: says in one line when samples lose their variety (mode collapse),
 when the discriminator has won, and when an EMA generator is still warming up.
 
-The trainer calls `HealthMonitor.check` at each log (values already read from the device, so no
-extra host sync): the discriminator and EMA checks use the logged values and the step count; the
+`HealthMonitor` is a callback that runs before the one writing metrics.jsonl and adds to each
+log record (values already read from the device, so no extra host sync per step): the
+discriminator and EMA checks use the logged values and the step count; the
 variety of the samples is measured at most every DIVERSITY_SECONDS of training time (and at the
 end) on a fixed batch, with the preview network, as the spread of its samples over the spread of
 a fixed batch of training images. The state goes into metrics.jsonl as `health` (with the
@@ -20,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from latentstudio.train.callbacks import Callback
 from latentstudio.train.ema import half_life_images, ramped_decay
 
 if TYPE_CHECKING:
@@ -107,13 +109,22 @@ class Verdict:
     numbers: dict[str, float]
 
 
-class HealthMonitor:
-    """Keeps the run's health state from one log to the next (rank 0 only)."""
+class HealthMonitor(Callback):
+    """Keeps the run's health state from one log to the next and adds it to the log records
+    (rank 0 only; the trainer puts it before the callback that writes them)."""
 
-    def __init__(self, trainer: Trainer, *, stream: Any = None) -> None:
-        cfg = trainer.config
+    def __init__(self, *, stream: Any = None) -> None:
         self.state = "ok"  # a run starts healthy: nothing is said until that changes
         self.stream = stream
+        self.adversarial, self.is_vae = False, False
+        self.ratio: float | None = None
+        self.peak = 0.0  # the highest ratio measured so far (since this process started)
+        self.real_spread = 0.0
+        self._measured_at: float | None = None
+        self._won_since: int | None = None
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        cfg = trainer.config
         self.adversarial = "discriminator" in trainer.models
         self.is_vae = trainer.kind.can_encode
         g = torch.Generator().manual_seed(cfg.seed + HEALTH_SEED_OFFSET)
@@ -125,10 +136,17 @@ class HealthMonitor:
         self.real_spread = spread(torch.cat([
             features(trainer._real_images(idx[i:i + self.chunk]))
             for i in range(0, len(idx), self.chunk)]))
-        self.ratio: float | None = None
-        self.peak = 0.0  # the highest ratio measured so far (since this process started)
-        self._measured_at: float | None = None
-        self._won_since: int | None = None
+
+    def on_log(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        """Add the health fields to the loop's loss records (not to events or evaluations), unless
+        a value is not finite (the divergence guard's business)."""
+        if "images_per_s" not in record:
+            return
+        values = {k: v for k, v in record.items() if isinstance(v, (int, float))}
+        if not all(math.isfinite(v) for v in values.values()):
+            return
+        final = trainer.step >= trainer.total_steps or trainer._stop_requested  # Ctrl-C
+        record.update(self.check(trainer, values, final=final))
 
     def check(self, trainer: Trainer, values: dict[str, float], final: bool = False) -> dict[str, Any]:
         """The fields to add to this log record; prints a line when the state changes."""

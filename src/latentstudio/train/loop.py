@@ -130,9 +130,9 @@ class Trainer:
         self.checkpoint_every = parse_every(cfg.checkpoint_every, "--checkpoint-every")
         self._last_checkpoint_time = 0.0  # training time of the last checkpoint
         self._checkpoint_due = False  # by --checkpoint-every in seconds, agreed by every rank
-        self.health: HealthMonitor | None = None  # rank 0, from the first log
         # Rank 0 writes the run folder; a callback runs on every rank only if it says all_ranks.
-        self.callbacks = [RunWriter(), *callbacks] if self.world.is_main else \
+        # The health monitor adds to the log records before RunWriter writes them.
+        self.callbacks = [HealthMonitor(), RunWriter(), *callbacks] if self.world.is_main else \
             [cb for cb in callbacks if getattr(cb, "all_ranks", False)]
         self._stop_requested = False  # acted on by every rank
         self.interrupted = False  # stopped by Ctrl-C before the configured end
@@ -316,10 +316,6 @@ class Trainer:
         dt = max(time.perf_counter() - t_last, 1e-9)
         images = steps_since * self.loader.batch_size * self.world.size
         record = {**values, "time": round(self.elapsed, 3), "images_per_s": round(images / dt, 1)}
-        if self.world.is_main and not problem:
-            self.health = self.health or HealthMonitor(self)
-            record.update(self.health.check(self, values, final=self.step >= self.total_steps
-                                            or self._stop_requested))
         self.log_metrics(record)
         bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
         return problem
