@@ -129,7 +129,6 @@ class Trainer:
         self.divergences = 0
         self.checkpoint_every = parse_every(cfg.checkpoint_every, "--checkpoint-every")
         self._last_checkpoint_time = 0.0  # training time of the last checkpoint
-        self._checkpoint_due = False  # by --checkpoint-every in seconds, agreed by every rank
         # Rank 0 writes the run folder; a callback runs on every rank only if it says all_ranks.
         # The health monitor adds to the log records before RunWriter writes them.
         self.callbacks = [HealthMonitor(), RunWriter(), *callbacks] if self.world.is_main else \
@@ -300,17 +299,12 @@ class Trainer:
         divergence, and a Ctrl-C seen by any rank stops all of them at the same step.
         """
         names = list(self._acc)
-        every = self.checkpoint_every
-        due = every.unit == "seconds" and self.elapsed - self._last_checkpoint_time >= every.amount
         packed = torch.stack([self._acc[k].float() / self._acc_n[k] for k in names]
-                             + [torch.tensor(float(self._stop_local), device=self.device),
-                                torch.tensor(float(due), device=self.device)])
+                             + [torch.tensor(float(self._stop_local), device=self.device)])
         if self.world.distributed:
             distributed.all_reduce(packed, self.world)
-            self._stop_requested = self._stop_requested or bool(packed[-2] > 0)
-        *logged, _, due_anywhere = packed.tolist()
-        self._checkpoint_due = due_anywhere > 0  # rank 0's clock may differ from the others'
-        values = dict(zip(names, logged, strict=True))
+            self._stop_requested = self._stop_requested or bool(packed[-1] > 0)
+        values = dict(zip(names, packed.tolist()[:-1], strict=True))
         self._acc, self._acc_n = {}, {}
         problem = self._blowup(values)
         dt = max(time.perf_counter() - t_last, 1e-9)
@@ -429,7 +423,9 @@ class Trainer:
                         bar.n = self.step
                         break
                     t_last, steps_since = time.perf_counter(), 0
-                    if (by_steps or self._checkpoint_due) and not last:
+                    by_time = every.unit == "seconds" and \
+                        self.elapsed - self._last_checkpoint_time >= every.amount
+                    if (by_steps or by_time) and not last:  # rank 0 alone writes: no collective
                         self.save_checkpoint()
                 for cb in self.callbacks:
                     cb.on_step(self)
