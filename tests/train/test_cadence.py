@@ -117,3 +117,31 @@ def test_resume_equals_uninterrupted_with_frequent_previews(tmp_path: Path, one_
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx`")
+def test_the_gallery_lists_and_labels_grids_of_both_names(tmp_path: Path, tiny_run) -> None:
+    from fastapi.testclient import TestClient
+
+    from latentstudio.web.app import create_app
+
+    root = tmp_path / "runs"
+    shutil.copytree(tiny_run("vae-conv", name="by-epoch", steps=8, preview_every=1,
+                             preview_count=16), root / "old", ignore=shutil.ignore_patterns("tb"))
+    shutil.copytree(tiny_run("vae-conv", name="by-step", steps=8, preview_every="4steps",
+                             preview_count=16), root / "new", ignore=shutil.ignore_patterns("tb"))
+    client = TestClient(create_app(root))
+    old = client.get("/api/runs/old").json()["grids"]
+    assert [(g["name"], g["epoch"], g["step"]) for g in old] == [
+        ("epoch_0000", 0, None), ("epoch_0001", 1, None), ("epoch_0002", 2, None)]
+    new = client.get("/api/runs/new").json()["grids"]
+    assert [(g["name"], g["epoch"], g["step"]) for g in new] == [
+        ("step_000000", None, 0), ("step_000004", None, 4), ("step_000008", None, 8)]
+    for url in ("/api/runs/old/grids/1/labelled.png", "/api/runs/old/grids/epoch_0001/labelled.png",
+                "/api/runs/new/grids/step_000004/labelled.png"):
+        res = client.get(url)
+        assert res.status_code == 200 and res.headers["content-type"] == "image/png", url
+    for url in ("/api/runs/new/grids/4/labelled.png", "/api/runs/new/grids/step_4/labelled.png",
+                "/api/runs/old/grids/..%2Fconfig/labelled.png"):
+        assert client.get(url).status_code == 404, url
+    assert client.get("/api/runs").json()["runs"][0]["thumbnail"]
