@@ -142,6 +142,6 @@ def test_the_gallery_lists_and_labels_grids_of_both_names(tmp_path: Path, tiny_r
         res = client.get(url)
         assert res.status_code == 200 and res.headers["content-type"] == "image/png", url
     for url in ("/api/runs/new/grids/4/labelled.png", "/api/runs/new/grids/step_4/labelled.png",
-                "/api/runs/old/grids/..%2Fconfig/labelled.png"):
+                "/api/runs/old/grids/..%2Fconfig/labelled.png", "/api/runs/old/grids/%C2%B9/labelled.png"):
         assert client.get(url).status_code == 404, url
     assert client.get("/api/runs").json()["runs"][0]["thumbnail"]

@@ -2,12 +2,12 @@
 when the discriminator has won, and when an EMA generator is still warming up.
 
 `HealthMonitor` is a callback that runs before the one writing metrics.jsonl and adds to each
-log record (values already read from the device, so no extra host sync per step): the
-discriminator and EMA checks use the logged values and the step count; the
-variety of the samples is measured at most every DIVERSITY_SECONDS of training time (and at the
-end) on a fixed batch, with the preview network, as the spread of its samples over the spread of
-a fixed batch of training images. The state goes into metrics.jsonl as `health` (with the
-numbers it used), and a line is printed when it changes.
+log record; nothing runs per step. The discriminator and EMA checks use the logged values
+(already read from the device) and the step count; the variety of the samples is measured at
+the first log, then at most every DIVERSITY_SECONDS of training time and at the end, with the
+preview network on fixed latents, as the spread of its samples over the spread of a fixed batch
+of training images. The state goes into metrics.jsonl as `health` (with the numbers it used),
+and a line is printed when it changes.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def labelled_grid(name: str, grid: str, g: Gallery = Depends(gallery)) -> Respon
 
     path, meta = g.existing_run(name)
     grids = dict(runs.sample_grids(path))
-    key = f"epoch_{int(grid):04d}" if grid.isdigit() else grid
+    key = f"epoch_{int(grid):04d}" if grid.isascii() and grid.isdigit() else grid
     if key not in grids:
         raise HTTPException(404, f"run {name!r} has no preview grid {grid}")
     try:
