@@ -112,7 +112,7 @@ def metric_curves(records: list[dict[str, Any]]) -> dict[str, list[list[float]]]
     curves: dict[str, list[list[float]]] = {}
     for rec in records:
         for k, v in rec.items():
-            if k in ("step", "epoch", "time", "images_per_s") or not _is_number(v):
+            if k in ("step", "epoch", "time", "images_per_s", "d_won_steps") or not _is_number(v):
                 continue
             curves.setdefault(k, []).append([rec["step"], v])
     for k, pts in curves.items():
