@@ -99,7 +99,7 @@ def test_trains_previews_and_samples_on_a_cpu(resolution: int, tmp_path: Path) -
                  "--out", str(run)]) == 0
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert "recon" in records[-1] and "loss_d" in records[-1]
-    with Image.open(sorted((run / "samples").glob("epoch_*.png"))[-1]) as grid:
+    with Image.open(sorted((run / "samples").glob("step_*.png"))[-1]) as grid:
         assert grid.size == (2 * (resolution + 2) + 2,) * 2
     images = load_run(run).sample(2, seed=1)
     assert images.shape == (2, 3, resolution, resolution)
@@ -111,7 +111,7 @@ def test_explores_dreams_and_evaluates_like_every_family(tiny_run, tmp_path: Pat
     out = tmp_path
     assert main(["interpolate", str(run), "--seeds", "1,2", "--steps", "3", "--out",
                  str(out / "walk.gif")]) == 0
-    assert main(["dream", str(run / "samples" / "epoch_0000.png"), "--net", f"run:{run}",
+    assert main(["dream", str(run / "samples" / "step_000000.png"), "--net", f"run:{run}",
                  "--octaves", "1", "--iterations", "1", "--out", str(out / "d.png")]) == 0
     assert main(["eval", str(run), "--extractor", "domain", "--n", "16", "--metrics", "fid",
                  "--device", "cpu", "--no-progress"]) == 0

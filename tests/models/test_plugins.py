@@ -152,7 +152,7 @@ def test_a_gan_family_with_its_own_setting_is_one_module(plugin, tmp_path: Path,
     meta = json.loads((run / "config.json").read_text())
     assert meta["config"]["family_settings"] == {"toy_hidden": 5}
     assert load_run(run).models["generator"].net[0].out_features == 5
-    assert len(list((run / "samples").glob("epoch_*.png"))) == 3  # start, epoch 1, epoch 2
+    assert len(list((run / "samples").glob("step_*.png"))) == 3  # start, end of each training
     capsys.readouterr()
     assert main(["models"]) == 0
     listing = capsys.readouterr().out
@@ -173,7 +173,7 @@ def test_a_new_kind_brings_its_step_latents_and_preview_rows(plugin, tmp_path: P
     z = loaded.latents(1000, seed=0)
     assert z.min() >= -1 and z.max() <= 1 and z.min() < -0.9  # its own prior, not a Gaussian
     # Preview: rows of real images, their reconstructions and samples (2 per row, 2 groups).
-    grid = Image.open(sorted((run / "samples").glob("epoch_*.png"))[-1])
+    grid = Image.open(sorted((run / "samples").glob("step_*.png"))[-1])
     assert grid.size == (2 * 18 + 2, 6 * 18 + 2)
     x = loaded.dataset().images[:2]
     from latentstudio.images import from_uint8

@@ -19,8 +19,7 @@ TINY = dict(data="shapes:96", resolution=32, batch_size=16, width=8, latent_dim=
 def test_short_run_writes_every_file(tmp_path: Path) -> None:
     run = train(TrainConfig(epochs=2, out=str(tmp_path / "run"), **TINY), progress=False)
     for name in ["config.json", "metrics.jsonl", "progress.gif", "losses.png",
-                 "checkpoints/last.pt", "samples/epoch_0000.png", "samples/epoch_0001.png",
-                 "samples/epoch_0002.png"]:
+                 "checkpoints/last.pt", "samples/step_000000.png", "samples/step_000012.png"]:
         assert (run / name).is_file(), name
     assert any((run / "tb").iterdir())
     meta = json.loads((run / "config.json").read_text())
@@ -151,4 +150,4 @@ def test_a_vae_previews_more_images_than_its_data_has(tmp_path: Path) -> None:
     run = train(TrainConfig(model="vae-conv", data="shapes:8", resolution=32, width=8,
                             latent_dim=4, batch_size=8, steps=1, preview_count=16,
                             out=str(tmp_path / "vae"), device="cpu"), progress=False)
-    assert sorted((run / "samples").glob("epoch_*.png"))
+    assert sorted((run / "samples").glob("step_*.png"))

@@ -127,7 +127,8 @@ def test_compile_really_compiles(tmp_path: Path, monkeypatch, capsys) -> None:
 ])
 def test_out_of_memory_stops_with_a_batch_size_and_a_valid_checkpoint(
         tmp_path: Path, monkeypatch, gpu_memory: int | None, advice: str) -> None:
-    cfg = TrainConfig(steps=10, out=str(tmp_path / "r"), **{**TINY, "batch_size": 16})
+    cfg = TrainConfig(steps=10, out=str(tmp_path / "r"), checkpoint_every="1epochs",
+                      **{**TINY, "batch_size": 16})
     if gpu_memory is None:
         data_bytes = 48 * 3 * 32 * 32 + 48 * 8  # the uint8 images and int64 labels on the device
         at_8 = estimate_memory(TrainConfig(**{**TINY, "batch_size": 8}), num_classes=4,

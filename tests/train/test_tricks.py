@@ -46,7 +46,8 @@ def _batch(n: int = 8, seed: int = 0) -> torch.Tensor:
 def _tiny(model: str, out: Path, **settings: Any) -> TrainConfig:
     base: dict[str, Any] = dict(model=model, data="shapes:48", resolution=16, width=8, latent_dim=8,
                                 batch_size=16, steps=8, preview_count=4, preview_every=100,
-                                log_every=1, out=str(out), device="cpu", precision="fp32")
+                                checkpoint_every=1, log_every=1, out=str(out), device="cpu",
+                                precision="fp32")
     base.update(settings)
     return TrainConfig(**base)
 

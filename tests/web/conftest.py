@@ -44,7 +44,7 @@ def _one_torch_thread() -> Iterator[None]:
 def trained_run(tiny_run: Callable[..., Path]) -> Path:
     """A real DCGAN run: 32 px, width 8, 12 steps on 128 shapes (3 epochs, so 4 preview grids)."""
     return tiny_run("dcgan", name=RUN, data="shapes:128", steps=12, batch_size=32, latent_dim=32,
-                    preview_count=16)
+                    preview_count=16, preview_every=1)
 
 
 @pytest.fixture(scope="session")

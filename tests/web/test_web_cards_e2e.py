@@ -67,7 +67,7 @@ def test_vae_grid_rows_are_named(two_runs: Path, live_server: str, browser, shot
     expect(legend).to_be_visible()
     expect(legend.locator("span")).to_have_count(12)
     expect(legend.locator("span").nth(1)).to_have_text("reconstruction")
-    expect(page.locator("#grid-labelled")).to_have_attribute("href", re.compile(r"^/api/runs/vae/grids/\d+/labelled.png$"))
+    expect(page.locator("#grid-labelled")).to_have_attribute("href", re.compile(r"^/api/runs/vae/grids/step_\d+/labelled.png$"))
     page.locator("#grids-panel").screenshot(path=str(shots / "vae-grid-legend.png"))
     page.goto(live_server + f"/#/run/{RUN}")
     expect(page.locator("#epoch-label")).to_contain_text("of")

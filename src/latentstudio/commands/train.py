@@ -52,9 +52,11 @@ HELP = {
     "recon": "VAE reconstruction loss: bce or mse",
     "beta": "VAE KL weight",
     "kl_warmup": "VAE: steps over which the KL weight ramps up from 0",
-    "preview_every": "write a sample grid every K epochs",
+    "preview_every": "write a sample grid every 500steps, 90s, 5m, 1h or 2epochs of training "
+                     "(a bare number counts epochs); also at the start and the end",
     "preview_count": "images in each sample grid",
-    "checkpoint_every": "write checkpoints/last.pt every K epochs",
+    "checkpoint_every": "write checkpoints/last.pt every 500steps, 5m, 2epochs, ... (as "
+                        "--preview-every); also at the end and on Ctrl-C",
     "log_every": "log losses every K steps",
     "seed": "random seed",
     "out": "run folder (default: runs/MODEL-DATA-RESpx-TIME)",
@@ -285,7 +287,9 @@ def _print_resolved(cfg: Any) -> int:
 
 
 def _print_results(run_dir: Path) -> None:
-    samples = sorted((run_dir / "samples").glob("epoch_*.png"))
+    from latentstudio.runs import sample_grids
+
+    samples = [p for _, p in sample_grids(run_dir)]
     print(f"run folder: {run_dir}")
     if samples:
         print(f"  latest grid:  {samples[-1]}")

@@ -14,7 +14,7 @@ from typing import Any
 from latentstudio import __version__, atomic
 from latentstudio.errors import UserError
 
-_EPOCH_FILE = re.compile(r"^epoch_(\d+)\.png$")
+_GRID_FILE = re.compile(r"^(epoch|step)_(\d+)\.png$")
 
 
 def default_run_dir(model: str, data: str, resolution: int) -> Path:
@@ -154,8 +154,17 @@ def read_metrics(run_dir: Path) -> tuple[list[dict[str, Any]], int]:
     return list(records), bad
 
 
-def sample_grids(run_dir: Path) -> list[tuple[int, Path]]:
-    """(epoch, path) of the preview grids samples/epoch_NNNN.png, oldest first."""
+def grid_position(name: str) -> tuple[str, int] | None:
+    """("epoch", N) or ("step", N) for a preview grid's name (`epoch_0003`, `step_000500`, with
+    or without .png), or None for another name."""
+    m = _GRID_FILE.match(name if name.endswith(".png") else name + ".png")
+    return (m.group(1), int(m.group(2))) if m else None
+
+
+def sample_grids(run_dir: Path) -> list[tuple[str, Path]]:
+    """(name, path) of the preview grids, oldest first: samples/step_NNNNNN.png and
+    samples/epoch_NNNN.png (runs of earlier versions, and --preview-every in epochs); the name is the file's
+    without .png."""
     samples = Path(run_dir) / "samples"
     try:
         names = os.listdir(samples)
@@ -163,7 +172,19 @@ def sample_grids(run_dir: Path) -> list[tuple[int, Path]]:
         return []
     found = []
     for n in names:
-        m = _EPOCH_FILE.match(n)
-        if m and (samples / n).is_file():
-            found.append((int(m.group(1)), samples / n))
-    return sorted(found)
+        pos = grid_position(n)
+        if pos and (samples / n).is_file():
+            found.append((pos, samples / n))
+    per_epoch = 0  # steps per epoch, to place epoch grids among step grids
+    if len({unit for (unit, _), _ in found}) > 1:  # a run whose preview cadence changed
+        meta, _ = read_meta(Path(run_dir))
+        count = ((meta or {}).get("data") or {}).get("count")
+        batch = (meta or {}).get("config", {}).get("batch_size")
+        if isinstance(count, int) and isinstance(batch, int) and count > 0 and batch > 0:
+            per_epoch = count // min(batch, count)
+
+    def order(item: tuple[tuple[str, int], Path]) -> tuple[int, bool, int]:
+        (unit, n), _ = item
+        return (n * per_epoch if unit == "epoch" else n, unit == "step", n)
+
+    return [(p.stem, p) for _, p in sorted(found, key=order)]

@@ -1,7 +1,8 @@
 """Callbacks the loop calls at fixed points; RunWriter fills the run folder.
 
-RunWriter writes metrics.jsonl, TensorBoard events (tb/, with the tensorboard extra), preview grids
-(samples/epoch_NNNN.png) from fixed latents, progress.gif and losses.png.
+RunWriter writes metrics.jsonl, TensorBoard events (tb/, with the tensorboard extra), preview grids from fixed latents,
+progress.gif and losses.png. Grids are named by the step they show (samples/step_NNNNNN.png),
+or by the epoch (samples/epoch_NNNN.png) when --preview-every counts epochs, as in earlier versions.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from PIL import Image
 
 from latentstudio import atomic
 from latentstudio.images import make_grid, save_gif, save_png
-from latentstudio.runs import metrics_line, read_metrics
+from latentstudio.runs import metrics_line, read_metrics, sample_grids
+from latentstudio.train.config import parse_every
 
 if TYPE_CHECKING:
     from latentstudio.train.loop import Trainer
@@ -27,6 +29,9 @@ class Callback:
 
     def on_log(self, trainer: Trainer, record: dict[str, Any]) -> None: ...
 
+    def on_step(self, trainer: Trainer) -> None:
+        """After every step (keep it cheap: no host syncs)."""
+
     def on_epoch_end(self, trainer: Trainer) -> None: ...
 
     def on_train_end(self, trainer: Trainer) -> None: ...
@@ -38,6 +43,7 @@ class RunWriter(Callback):
     def __init__(self) -> None:
         self._tb = None
         self._last_preview_step = -1
+        self._last_preview_time = 0.0
 
     def on_train_start(self, trainer: Trainer) -> None:
         (trainer.run_dir / "samples").mkdir(parents=True, exist_ok=True)
@@ -50,6 +56,8 @@ class RunWriter(Callback):
                   "'latentstudio[tensorboard]' to write them)", file=sys.stderr)
         except Exception as e:  # noqa: BLE001 - TensorBoard is a nicety; never stop training for it
             print(f"warning: TensorBoard logging disabled ({e})", file=sys.stderr)
+        self._every = parse_every(trainer.config.preview_every, "--preview-every")
+        self._last_preview_time = trainer.elapsed
         if trainer.step == 0:
             self._preview(trainer, 0)
 
@@ -61,8 +69,14 @@ class RunWriter(Callback):
                 if k not in ("step", "epoch") and isinstance(v, (int, float)):
                     self._tb.add_scalar(k, v, record["step"])
 
+    def on_step(self, trainer: Trainer) -> None:
+        every = self._every
+        if every.unit == "steps" and trainer.step % every.amount == 0 or \
+                every.unit == "seconds" and trainer.elapsed - self._last_preview_time >= every.amount:
+            self._preview(trainer, trainer.epoch)
+
     def on_epoch_end(self, trainer: Trainer) -> None:
-        if trainer.epoch % trainer.config.preview_every == 0:
+        if self._every.unit == "epochs" and trainer.epoch % self._every.amount == 0:
             self._preview(trainer, trainer.epoch)
 
     def on_train_end(self, trainer: Trainer) -> None:
@@ -72,10 +86,14 @@ class RunWriter(Callback):
             self._tb.close()
 
     def _preview(self, trainer: Trainer, epoch: int) -> None:
+        """Write the grid, named by `epoch` when previews count epochs, else by the step."""
         images, per_row = trainer.preview()
         grid = make_grid(images, nrow=per_row)
-        save_png(grid, trainer.run_dir / "samples" / f"epoch_{epoch:04d}.png")
+        name = f"epoch_{epoch:04d}.png" if self._every.unit == "epochs" else \
+            f"step_{trainer.step:06d}.png"
+        save_png(grid, trainer.run_dir / "samples" / name)
         self._last_preview_step = trainer.step
+        self._last_preview_time = trainer.elapsed
         if self._tb is not None:
             import numpy as np
 
@@ -87,7 +105,7 @@ class RunWriter(Callback):
 
 def write_progress_gif(run_dir: Path, max_frames: int = 100) -> Path | None:
     """progress.gif from the preview grids in samples/, oldest first (holding on the last)."""
-    paths = sorted((run_dir / "samples").glob("epoch_*.png"))
+    paths = [p for _, p in sample_grids(run_dir)]
     if not paths:
         return None
     step = max(1, len(paths) // max_frames)

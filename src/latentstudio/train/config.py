@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -60,9 +61,11 @@ class TrainConfig:
     beta: float = 1.0
     kl_warmup: int = 0  # steps over which the KL weight ramps from 0 to beta
     # Run bookkeeping.
-    preview_every: int = 1  # epochs
+    # Cadences (see parse_every): "500steps", "90s", "5m", "2epochs"; a bare number counts
+    # epochs, as in earlier versions and their config.json files.
+    preview_every: int | str = "1m"
     preview_count: int = 16
-    checkpoint_every: int = 1  # epochs
+    checkpoint_every: int | str = "5m"
     log_every: int = 10  # steps
     seed: int = 0
     out: str | None = None
@@ -79,8 +82,7 @@ class TrainConfig:
         self._check_types()
         positive = {
             "batch_size": self.batch_size, "latent_dim": self.latent_dim,
-            "preview_every": self.preview_every,
-            "preview_count": self.preview_count, "checkpoint_every": self.checkpoint_every,
+            "preview_count": self.preview_count,
             "log_every": self.log_every,
         }
         optional_positive = {
@@ -92,6 +94,8 @@ class TrainConfig:
             if value is not None and value <= 0:
                 flag = "--" + name.replace("_", "-")
                 raise UserError(f"{flag} must be positive, got {value}")
+        for name in ("preview_every", "checkpoint_every"):
+            setattr(self, name, normalise_every(getattr(self, name), "--" + name.replace("_", "-")))
         if self.channels not in (None, 1, 2, 3, 4):
             raise UserError(f"--channels must be 1 (grey), 3 (colour), 2 or 4 (grey or colour "
                             f"with transparency), got {self.channels}")
@@ -271,3 +275,55 @@ def parent_mismatch(source: str, parent: dict[str, Any], model: str,
 
     return (f"cannot start from {source}: it is {describe(parent_model, theirs)}, this run is "
             f"{describe(model, shapes)}; drop the flags that differ (they default to the parent's)")
+
+
+# ----- cadences of previews and checkpoints
+EVERY_UNITS = {"step": "steps", "steps": "steps", "epoch": "epochs", "epochs": "epochs",
+               "s": "seconds", "sec": "seconds", "m": "seconds", "min": "seconds", "h": "seconds"}
+_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
+_EVERY = re.compile(r"^(\d+(?:\.\d+)?)\s*([a-z]*)$")
+
+
+@dataclass(frozen=True)
+class Every:
+    """A cadence: every `amount` steps, seconds of training time, or epochs."""
+
+    amount: float
+    unit: Literal["steps", "seconds", "epochs"]
+
+    def __str__(self) -> str:
+        if self.unit == "seconds":
+            return f"{self.amount:g} s"
+        return f"{self.amount:g} {self.unit}"
+
+
+def _every_error(flag: str, value: Any) -> UserError:
+    return UserError(f"{flag} must be a number of steps, seconds or epochs, e.g. 500steps, 90s, 5m "
+                     f"or 2epochs (a bare number counts epochs); got {value!r}")
+
+
+def parse_every(value: int | str, flag: str = "--preview-every") -> Every:
+    """The cadence a --preview-every/--checkpoint-every value means: `500steps`, `90s`, `5m`,
+    `1h`, `2epochs`, or a bare number of epochs (what these settings always meant)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise _every_error(flag, value)
+    m = _EVERY.match(str(value).strip().lower())
+    if not m or m.group(2) not in ("", *EVERY_UNITS):
+        raise _every_error(flag, value)
+    amount, suffix = float(m.group(1)), m.group(2) or "epochs"
+    unit = EVERY_UNITS[suffix]
+    if unit != "seconds" and not amount.is_integer():
+        raise UserError(f"{flag} counts whole {unit}, got {value!r}")
+    if amount <= 0:
+        raise UserError(f"{flag} must be positive, got {value!r}")
+    return Every(amount * _SECONDS.get(suffix, 1), unit)
+
+
+def normalise_every(value: int | str, flag: str) -> int | str:
+    """`value` checked; a bare number given as text (the command line) as an int of epochs,
+    anything else as the trimmed text."""
+    parse_every(value, flag)
+    if isinstance(value, str):
+        value = value.strip().lower()
+        return int(value) if value.isdigit() else value
+    return value

@@ -56,10 +56,12 @@ from latentstudio.train.config import (
     TrainConfig,
     model_config_for,
     parent_mismatch,
+    parse_every,
     parse_init_from,
     resolve_config,
 )
 from latentstudio.train.distributed import World
+from latentstudio.train.health import HealthMonitor
 from latentstudio.train.memory import check_model_fits
 from latentstudio.train.steps import step_class
 
@@ -77,7 +79,7 @@ DISK_ERRORS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quot
                errno.EPERM: "permission denied"}
 # Files in a run folder only the trainer writes, whose leftover temporary files it may remove.
 TRAINER_FILES = {".": ("config.json", "losses.png", "progress.gif"), "checkpoints": ("*.pt", "*.json"),
-                 "samples": ("epoch_*.png",)}
+                 "samples": ("epoch_*.png", "step_*.png")}
 # Keyword arguments of torch.compile for --compile; shapes never change within a run.
 COMPILE_OPTIONS: dict[str, Any] = {"dynamic": False}
 
@@ -132,8 +134,11 @@ class Trainer:
         self.batch_in_epoch = 0
         self.elapsed = 0.0
         self.divergences = 0
+        self.checkpoint_every = parse_every(cfg.checkpoint_every, "--checkpoint-every")
+        self._last_checkpoint_time = 0.0  # training time of the last checkpoint
         # Rank 0 writes the run folder; a callback runs on every rank only if it says all_ranks.
-        self.callbacks = [RunWriter(), *callbacks] if self.world.is_main else \
+        # The health monitor adds to the log records before RunWriter writes them.
+        self.callbacks = [HealthMonitor(), RunWriter(), *callbacks] if self.world.is_main else \
             [cb for cb in callbacks if getattr(cb, "all_ranks", False)]
         self._stop_requested = False  # acted on by every rank
         self.interrupted = False  # stopped by Ctrl-C before the configured end
@@ -173,6 +178,7 @@ class Trainer:
         p = payload["progress"]
         self.step, self.epoch, self.batch_in_epoch = p["step"], p["epoch"], p["batch_in_epoch"]
         self.elapsed, self.divergences = p.get("elapsed", 0.0), p.get("divergences", 0)
+        self._last_checkpoint_time = self.elapsed
         self.updater.schedule_steps = p.get("schedule_steps") or self._saved_total(payload)
         if self.world.rank:  # only rank 0's noise state is saved
             self.updater.reseed(self.world.rank, self.step)
@@ -208,6 +214,7 @@ class Trainer:
     def save_checkpoint(self, name: str = "last") -> Path:
         """Write checkpoints/NAME.pt with everything needed to resume (rank 0 only)."""
         path = self.run_dir / "checkpoints" / f"{name}.pt"
+        self._last_checkpoint_time = self.elapsed
         if not self.world.is_main:
             return path
         progress = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
@@ -424,6 +431,7 @@ class Trainer:
     def _run(self, bar: tqdm) -> None:
         cfg = self.config
         t_last, steps_since, t0 = time.perf_counter(), 0, time.perf_counter() - self.elapsed
+        every = self.checkpoint_every
         while self.step < self.total_steps and not self._stop_requested:
             for real, labels in self.loader.batches(self.epoch, self.batch_in_epoch):
                 self._accumulate(self._train_step(real, labels))
@@ -432,9 +440,12 @@ class Trainer:
                 steps_since += 1
                 bar.update(1)
                 self.elapsed = time.perf_counter() - t0
-                # Also check at epoch end, the last step and on Ctrl-C: never checkpoint NaN weights.
+                last = self.step >= self.total_steps or self._stop_requested  # fit() saves then
+                by_steps = every.unit == "steps" and self.step % every.amount == 0
+                # Also check at epoch end, the last step, on Ctrl-C and before a checkpoint:
+                # never checkpoint NaN weights.
                 if self.step % cfg.log_every == 0 or self.batch_in_epoch == len(self.loader) or \
-                        self.step >= self.total_steps or self._stop_requested:
+                        last or by_steps:
                     problem = self._flush(bar, t_last, steps_since)
                     if problem:
                         self._recover_from_divergence(problem)
@@ -442,6 +453,12 @@ class Trainer:
                         bar.n = self.step
                         break
                     t_last, steps_since = time.perf_counter(), 0
+                    by_time = every.unit == "seconds" and \
+                        self.elapsed - self._last_checkpoint_time >= every.amount
+                    if (by_steps or by_time) and not last:  # rank 0 alone writes: no collective
+                        self.save_checkpoint()
+                for cb in self.callbacks:
+                    cb.on_step(self)
                 # At the epoch's last batch, fall through to the epoch end (previews, callbacks).
                 if (self.step >= self.total_steps or self._stop_requested) and \
                         self.batch_in_epoch < len(self.loader):
@@ -451,7 +468,7 @@ class Trainer:
                 self.epoch += 1
                 for cb in self.callbacks:
                     cb.on_epoch_end(self)
-                if self.epoch % cfg.checkpoint_every == 0:
+                if every.unit == "epochs" and self.epoch % every.amount == 0:
                     self.save_checkpoint()
         if self._acc:
             self._flush(bar, t_last, max(steps_since, 1))

@@ -48,7 +48,7 @@ def run_detail(name: str, g: Gallery = Depends(gallery)) -> dict[str, Any]:
         records, _ = runs.read_metrics(path)
         items, curated_problem = curation.read_curated(path)
         extra: dict[str, Any] = {
-            "grids": [{"epoch": e, "url": runs.file_url(g.root, p)} for e, p in runs.sample_grids(path)],
+            "grids": [runs.grid_entry(g.root, n, p) for n, p in runs.sample_grids(path)],
             "gif": None, "curves": runs.metric_curves(records), "config": None, "layout": None,
             "curated": g.with_urls(path, items),
         }
@@ -71,17 +71,19 @@ def run_detail(name: str, g: Gallery = Depends(gallery)) -> dict[str, Any]:
 
 
 
-@router.get("/api/runs/{name}/grids/{epoch}/labelled.png")
-def labelled_grid(name: str, epoch: int, g: Gallery = Depends(gallery)) -> Response:
-    """Preview grid `epoch` with its rows named (real / reconstruction / sample), enlarged."""
+@router.get("/api/runs/{name}/grids/{grid}/labelled.png")
+def labelled_grid(name: str, grid: str, g: Gallery = Depends(gallery)) -> Response:
+    """Preview grid `grid` (`step_000500`, `epoch_0003`, or a bare epoch number) with its rows
+    named (real / reconstruction / sample), enlarged."""
     import io
 
     path, meta = g.existing_run(name)
     grids = dict(runs.sample_grids(path))
-    if epoch not in grids:
-        raise HTTPException(404, f"run {name!r} has no preview grid for epoch {epoch}")
+    key = f"epoch_{int(grid):04d}" if grid.isascii() and grid.isdigit() else grid
+    if key not in grids:
+        raise HTTPException(404, f"run {name!r} has no preview grid {grid}")
     try:
-        picture = runs.labelled_grid(grids[epoch], runs.grid_layout(meta))
+        picture = runs.labelled_grid(grids[key], runs.grid_layout(meta))
     except (TypeError, ValueError, KeyError, AttributeError):
         picture = None
     if picture is None:
@@ -89,4 +91,4 @@ def labelled_grid(name: str, epoch: int, g: Gallery = Depends(gallery)) -> Respo
     buf = io.BytesIO()
     picture.save(buf, "PNG")
     return Response(buf.getvalue(), media_type="image/png",
-                    headers={"Content-Disposition": f'inline; filename="{name}-epoch{epoch}-labelled.png"'})
+                    headers={"Content-Disposition": f'inline; filename="{name}-{key}-labelled.png"'})

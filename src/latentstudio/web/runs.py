@@ -20,6 +20,7 @@ from latentstudio.errors import UserError
 from latentstudio.metrics.evaluate import headline_scores
 from latentstudio.models import get_kind
 from latentstudio.runs import preview_layout, read_meta, read_metrics, sample_grids, total_steps
+from latentstudio.runs.folder import grid_position
 from latentstudio.runs.status import last_change, run_status
 
 SERVED_SUFFIXES = {".png", ".gif", ".jpg", ".jpeg", ".webp", ".json", ".jsonl"}
@@ -87,12 +88,31 @@ def latest_metrics(records: list[dict[str, Any]]) -> dict[str, float]:
     return dict(sorted(out.items()))
 
 
+def run_health(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The training health monitor's last word: {"state", "message"} (message None when the
+    log holds none for that state), or None for runs logged without it."""
+    for i in range(len(records) - 1, -1, -1):
+        state = records[i].get("health")
+        if isinstance(state, str):
+            break
+    else:
+        return None
+    message = None
+    for rec in reversed(records[:i + 1]):
+        if rec.get("health") != state:
+            break
+        if isinstance(rec.get("health_message"), str):
+            message = rec["health_message"]
+            break
+    return {"state": state, "message": message}
+
+
 def metric_curves(records: list[dict[str, Any]]) -> dict[str, list[list[float]]]:
     """Each loss-like metric as [[step, value], ...], thinned to a few hundred points."""
     curves: dict[str, list[list[float]]] = {}
     for rec in records:
         for k, v in rec.items():
-            if k in ("step", "epoch", "time", "images_per_s") or not _is_number(v):
+            if k in ("step", "epoch", "time", "images_per_s", "d_won_steps") or not _is_number(v):
                 continue
             curves.setdefault(k, []).append([rec["step"], v])
     for k, pts in curves.items():
@@ -100,6 +120,13 @@ def metric_curves(records: list[dict[str, Any]]) -> dict[str, list[list[float]]]
             stride = math.ceil(len(pts) / _MAX_CURVE_POINTS)
             curves[k] = pts[::stride] + ([pts[-1]] if (len(pts) - 1) % stride else [])
     return curves
+
+
+def grid_entry(root: Path, name: str, path: Path) -> dict[str, Any]:
+    """A preview grid as the run page lists it: its name, the epoch or step it shows, its URL."""
+    unit, n = grid_position(name) or ("step", 0)
+    return {"name": name, "epoch": n if unit == "epoch" else None,
+            "step": n if unit == "step" else None, "url": file_url(root, path)}
 
 
 # ----- summaries
@@ -128,6 +155,7 @@ def summarize(root: Path, run_dir: Path, now: float | None = None) -> dict[str, 
         "step": step,
         "total_steps": total,
         "epoch": records[-1].get("epoch") if records else None,
+        "health": run_health(records),
         "metrics": latest_metrics(records[-20:]),
         "scores": headline_scores(run_dir),
         "thumbnail": file_url(root, grids[-1][1]) if grids else None,
@@ -186,6 +214,11 @@ def _card_html(r: dict[str, Any]) -> str:
     scores = (f'<div class="scores">{e(score_text(r["scores"]))}</div>' if r["scores"] else "")
     problems = (f'<div class="problems">{e("; ".join(r["problems"]))}</div>' if r["problems"] else "")
     parent = (f'<div class="meta lineage">from {e(r["parent"]["name"])}</div>' if r.get("parent") else "")
+    health = r.get("health") or {}
+    if health.get("state") not in (None, "ok"):
+        text = HEALTH_WORDS.get(health["state"], health["state"])
+        problems = (f'<div class="health {e(health["state"])}" title="{e(health.get("message") or "")}">'
+                    f'{e(text)}</div>') + problems
     status = e(r["status"])
     return (f'<a class="card" href="#/run/{quote(r["name"])}" data-run="{e(r["name"])}">'
             f'<div class="thumb">{thumb}</div><div class="body">'
@@ -194,6 +227,10 @@ def _card_html(r: dict[str, Any]) -> str:
             f'<div class="meta">{e(meta)}</div>{parent}'
             f'<div class="progress"><div style="width:{pct:.1f}%"></div></div>'
             f'<div class="meta">{e(steps)}</div>{scores}{problems}</div></a>')
+
+
+HEALTH_WORDS = {"collapse": "samples all alike (mode collapse)", "d_won": "discriminator has won",
+                "ema_warming": "EMA still warming up"}  # as app.js's HEALTH_WORDS
 
 
 def runs_page_html(root: Path) -> str:

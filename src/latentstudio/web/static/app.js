@@ -62,6 +62,14 @@ function badge(status) {
   return h("span", { class: "badge " + status.replace(/\s+/g, "-"), "data-status": status }, status);
 }
 
+// The training health monitor's states other than "ok", in words (as web/runs.py's HEALTH_WORDS).
+const HEALTH_WORDS = { collapse: "samples all alike (mode collapse)", d_won: "discriminator has won", ema_warming: "EMA still warming up" };
+
+function healthLine(health, id) {
+  if (!health || health.state === "ok") return null;
+  return h("div", { class: "health " + health.state, id, title: health.message || "" }, HEALTH_WORDS[health.state] || health.state);
+}
+
 function every(ms, fn) { timers.push(setInterval(fn, ms)); }
 
 const enc = encodeURIComponent;
@@ -118,6 +126,7 @@ function runCard(r) {
       h("div", { class: "meta" }, `step ${r.step}${r.total_steps ? " / " + r.total_steps : ""}`),
       r.scores.length ? h("div", { class: "scores", title: "from eval.json" }, r.scores.map((s) => `${s.label} ${fmt(s.value)}`).join(" · ")) : null,
       metrics ? h("div", { class: "metrics" }, metrics) : null,
+      healthLine(r.health),
       r.problems.length ? h("div", { class: "problems" }, r.problems.join("; ")) : null));
 }
 
@@ -207,6 +216,7 @@ async function runPage(name, token) {
     h("div", { class: "meta", id: "run-meta" }),
     h("div", { class: "meta", id: "run-parent", hidden: true }));
   const banner = h("div", { class: "banner", id: "problems", hidden: true });
+  const healthBanner = h("div", { class: "banner health-banner", id: "health", hidden: true });
   const gridImg = h("img", { class: "pix", id: "grid-image", alt: "preview grid" });
   const gridBox = h("div", { class: "gridview", id: "grid-view", title: "click a picture to star it" }, gridImg);
   const legend = h("div", { class: "grid-legend", id: "grid-legend", hidden: true });
@@ -221,7 +231,7 @@ async function runPage(name, token) {
   const configBox = h("div", { id: "config-box" });
   const video = videoPanel(name, token);
 
-  view.replaceChildren(head, banner,
+  view.replaceChildren(head, banner, healthBanner,
     h("div", { class: "cols" },
       h("section", { class: "panel", id: "grids-panel" }, h("h2", {}, "Preview grids"),
         h("div", { class: "gridwrap" }, legend, gridBox),
@@ -275,7 +285,8 @@ async function runPage(name, token) {
     const grids = state.detail.grids;
     gridBox.hidden = slider.hidden = !grids.length;
     const hint = document.getElementById("grid-hint");
-    if (hint) hint.hidden = !grids.length;
+    const starrable = (g) => g && g.epoch !== null && g.epoch !== undefined;  // stars name grids by epoch
+    if (hint) hint.hidden = !grids.length || !starrable(grids[Math.max(0, Math.min(i, grids.length - 1))]);
     const rows = (state.detail.layout && state.detail.layout.rows) || [];
     const named = rows.some((r) => r !== "sample");  // VAEs: real / reconstruction / sample rows
     legend.hidden = labelledLink.hidden = !grids.length || !named;
@@ -288,9 +299,10 @@ async function runPage(name, token) {
     if (named) {
       legend.style.gridTemplateRows = `repeat(${rows.length}, 1fr)`;
       legend.replaceChildren(...rows.map((r) => h("span", { class: "row-" + r }, r)));
-      labelledLink.href = `/api/runs/${enc(name)}/grids/${g.epoch}/labelled.png`;
+      labelledLink.href = `/api/runs/${enc(name)}/grids/${enc(g.name)}/labelled.png`;
     }
-    epochLabel.textContent = `epoch ${g.epoch} (${state.epochIndex + 1} of ${grids.length})`;
+    const shown = starrable(g) ? `epoch ${g.epoch}` : `step ${g.step}`;
+    epochLabel.textContent = `${shown} (${state.epochIndex + 1} of ${grids.length})`;
     drawGridMarks();
   }
   slider.addEventListener("input", () => showEpoch(parseInt(slider.value, 10)));
@@ -305,6 +317,7 @@ async function runPage(name, token) {
     const g = cellGeometry();
     if (!g || state.epochIndex === null) return;
     const epoch = state.detail.grids[state.epochIndex].epoch;
+    if (epoch === null || epoch === undefined) return;
     for (const item of state.curated) {
       if (item.source !== "grid" || item.epoch !== epoch) continue;
       const r = Math.floor(item.index / g.per_row), c = item.index % g.per_row;
@@ -325,6 +338,7 @@ async function runPage(name, token) {
     const index = r * g.per_row + c;
     if (index >= g.count) return;
     const epoch = state.detail.grids[state.epochIndex].epoch;
+    if (epoch === null || epoch === undefined) return;  // step grids: not starrable yet
     toggleStar(`grid:${epoch}:${index}`, { source: "grid", epoch, index });
   });
 
@@ -343,6 +357,10 @@ async function runPage(name, token) {
     }
     banner.hidden = !d.problems.length;
     banner.textContent = d.problems.join("; ");
+    const health = d.health && d.health.state !== "ok" ? d.health : null;
+    healthBanner.hidden = !health;
+    healthBanner.dataset.state = health ? health.state : "";
+    healthBanner.textContent = health ? (health.message || HEALTH_WORDS[health.state] || health.state) : "";
     const atLatest = prev === null || state.epochIndex === null || state.epochIndex >= prev.grids.length - 1;
     slider.max = Math.max(0, d.grids.length - 1);
     showEpoch(atLatest ? d.grids.length - 1 : state.epochIndex);
