@@ -3,11 +3,14 @@ files they feed it."""
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from latentstudio.cli import main
 
@@ -31,3 +34,8 @@ def png_header(path: Path, width: int, height: int) -> Path:
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
                      + struct.pack(">I", zlib.crc32(chunk)) + b"\0\0\0\0IEND\xaeB`\x82")
     return path
+
+
+def png_array(data: bytes) -> np.ndarray:
+    """PNG bytes (as the gallery serves them) as an RGB array."""
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))

@@ -14,15 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_checks import png_array
 from PIL import Image
 
 from latentstudio.web.app import create_app
 
 RUN = "tiny"
 
-
-def png_array(data: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
 def data_url_array(url: str) -> np.ndarray:

@@ -22,7 +22,8 @@ class StarRequest(LatentSpec):
     """Star a rendered latent (source "latent") or one cell of a preview grid (source "grid")."""
 
     source: Literal["latent", "grid"] = "latent"
-    epoch: int | None = Field(None, ge=0, le=10**7)
+    epoch: int | None = Field(None, ge=0, le=10**7)  # grids of earlier versions: by epoch
+    grid: str | None = Field(None, pattern=r"^(step_\d{1,9}|epoch_\d{1,7})$")
     index: int | None = Field(None, ge=0, le=10**6)
 
 
@@ -60,27 +61,30 @@ def star(name: str, req: StarRequest, g: Gallery = Depends(gallery)) -> dict[str
 
 
 def _star_grid(g: Gallery, path: Path, meta: dict[str, Any], req: StarRequest) -> dict[str, Any]:
-    if req.epoch is None or req.index is None:
-        raise HTTPException(422, "a grid star needs epoch and index")
-    grid = runs.resolve_file(g.root, f"{path.name}/samples/epoch_{req.epoch:04d}.png")
+    if (req.epoch is None and req.grid is None) or req.index is None:
+        raise HTTPException(422, "a grid star needs the grid (or its epoch) and the index")
+    name = req.grid or f"epoch_{req.epoch:04d}"
+    grid = runs.resolve_file(g.root, f"{path.name}/samples/{name}.png")
     if grid is None:
-        raise HTTPException(404, f"no preview grid for epoch {req.epoch}")
+        raise HTTPException(404, f"no preview grid {name}")
+    unit, n = runs.grid_position(name + ".png")
     try:
         layout = runs.grid_layout(meta)
     except (TypeError, ValueError, KeyError, AttributeError):
         raise UserError("this run's config.json has unexpected preview settings") from None
     image = runs.crop_cell(grid, layout, req.index)
     if image is None:
-        raise UserError(f"cell {req.index} is not in the grid of epoch {req.epoch} "
+        raise UserError(f"cell {req.index} is not in the grid {name} "
                         "(the grid is unreadable or laid out differently)")
     cell = layout["cells"][req.index]
     latent = None
     if cell["z"] is not None:
         latent = preview_latent(meta, cell["z"])
-    info = {"source": "grid", "epoch": req.epoch, "index": req.index, "kind": cell["kind"],
-            "seed": None}
-    return curation.add_item(path, f"grid:{req.epoch}:{req.index}", image, info, latent,
-                             cell["label"])
+    epoch = n if unit == "epoch" else None
+    info = {"source": "grid", "grid": name, "epoch": epoch, "step": n if unit == "step" else None,
+            "index": req.index, "kind": cell["kind"], "seed": None}
+    key = f"grid:{epoch if epoch is not None else name}:{req.index}"  # epoch keys as before
+    return curation.add_item(path, key, image, info, latent, cell["label"])
 
 
 @router.delete("/api/runs/{name}/curated/{iid}", status_code=204)

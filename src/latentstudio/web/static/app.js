@@ -281,12 +281,13 @@ async function runPage(name, token) {
   }
 
   // --- grids
+  // The grid a starred cell came from (favourites of earlier versions name only the epoch).
+  const gridName = (item) => item.grid || (item.epoch !== null && item.epoch !== undefined ? `epoch_${String(item.epoch).padStart(4, "0")}` : null);
   function showEpoch(i) {
     const grids = state.detail.grids;
     gridBox.hidden = slider.hidden = !grids.length;
     const hint = document.getElementById("grid-hint");
-    const starrable = (g) => g && g.epoch !== null && g.epoch !== undefined;  // stars name grids by epoch
-    if (hint) hint.hidden = !grids.length || !starrable(grids[Math.max(0, Math.min(i, grids.length - 1))]);
+    if (hint) hint.hidden = !grids.length;
     const rows = (state.detail.layout && state.detail.layout.rows) || [];
     const named = rows.some((r) => r !== "sample");  // VAEs: real / reconstruction / sample rows
     legend.hidden = labelledLink.hidden = !grids.length || !named;
@@ -301,7 +302,7 @@ async function runPage(name, token) {
       legend.replaceChildren(...rows.map((r) => h("span", { class: "row-" + r }, r)));
       labelledLink.href = `/api/runs/${enc(name)}/grids/${enc(g.name)}/labelled.png`;
     }
-    const shown = starrable(g) ? `epoch ${g.epoch}` : `step ${g.step}`;
+    const shown = g.epoch !== null && g.epoch !== undefined ? `epoch ${g.epoch}` : `step ${g.step}`;
     epochLabel.textContent = `${shown} (${state.epochIndex + 1} of ${grids.length})`;
     drawGridMarks();
   }
@@ -316,10 +317,9 @@ async function runPage(name, token) {
     gridBox.querySelectorAll(".mark").forEach((m) => m.remove());
     const g = cellGeometry();
     if (!g || state.epochIndex === null) return;
-    const epoch = state.detail.grids[state.epochIndex].epoch;
-    if (epoch === null || epoch === undefined) return;
+    const shown = state.detail.grids[state.epochIndex].name;
     for (const item of state.curated) {
-      if (item.source !== "grid" || item.epoch !== epoch) continue;
+      if (item.source !== "grid" || gridName(item) !== shown) continue;
       const r = Math.floor(item.index / g.per_row), c = item.index % g.per_row;
       const x = g.padding + c * (g.cell + g.padding), y = g.padding + r * (g.cell + g.padding);
       gridBox.append(h("span", { class: "mark", "data-index": item.index, style: `left:${(100 * x) / g.W}%;top:${(100 * y) / g.H}%` }, "★"));
@@ -337,9 +337,9 @@ async function runPage(name, token) {
     if (c >= g.per_row) return;
     const index = r * g.per_row + c;
     if (index >= g.count) return;
-    const epoch = state.detail.grids[state.epochIndex].epoch;
-    if (epoch === null || epoch === undefined) return;  // step grids: not starrable yet
-    toggleStar(`grid:${epoch}:${index}`, { source: "grid", epoch, index });
+    const grid = state.detail.grids[state.epochIndex];
+    const id = grid.epoch !== null && grid.epoch !== undefined ? grid.epoch : grid.name;  // as the server keys it
+    toggleStar(`grid:${id}:${index}`, { source: "grid", grid: grid.name, index });
   });
 
   // --- header, progress, config (refreshed while training)
