@@ -81,7 +81,9 @@ class CPPNGenerator(nn.Module):
         return torch.tanh(self.out(self.body(h))).transpose(1, 2)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.render(z, self.resolution, self.resolution, labels, tile=self.resolution)
+        # One tile, returned as it is: no buffer sized by the batch (which ONNX would fix).
+        ((_, _, image),) = self.tiles(z, self.resolution, self.resolution, labels, tile=self.resolution)
+        return image
 
     def tiles(self, z: torch.Tensor, width: int, height: int, labels: torch.Tensor | None = None,
               tile: int = 256) -> Iterator[tuple[int, int, torch.Tensor]]:
@@ -94,7 +96,7 @@ class CPPNGenerator(nn.Module):
             for x0 in range(0, width, tile):
                 tw = min(tile, width - x0)
                 coords = coordinates(width, height, self.scale, x0, y0, tw, th)
-                yield y0, x0, self._pixels(hz, coords).reshape(len(z), self.channels, th, tw)
+                yield y0, x0, self._pixels(hz, coords).reshape(-1, self.channels, th, tw)
 
     def render(self, z: torch.Tensor, width: int, height: int, labels: torch.Tensor | None = None,
                tile: int = 256) -> torch.Tensor:
