@@ -22,8 +22,8 @@ import torch
 
 from latentstudio import __version__
 from latentstudio.data import DataOptions, load_dataset, register_source
-from latentstudio.data.base import ImageSet
-from latentstudio.data.download import fit_images, partial_file
+from latentstudio.data.base import ImageSet, fit_tensor, size_text
+from latentstudio.data.download import convert_channels, fit_images, partial_file
 from latentstudio.errors import UserError
 
 FORMAT = "latentstudio-pack"
@@ -133,9 +133,12 @@ def load_packed(arg: str, opts: DataOptions) -> ImageSet:
     if opts.limit is not None:
         pack = pack.subset(torch.arange(min(opts.limit, len(pack))))
     channels = opts.channels or pack.channels
-    if (opts.resolution, channels) != (pack.resolution, pack.channels):
-        print(f"note: {Path(arg).name} holds {pack.resolution} px {pack.channels}-channel images; "
-              f"converting to {opts.resolution} px {channels}-channel (pack at that size to skip "
-              "this)", file=sys.stderr)
-        pack.images = fit_images(pack.images, opts.resolution, channels)
+    if (opts.size, channels) != (pack.size, pack.channels):
+        print(f"note: {Path(arg).name} holds {size_text(*pack.size)} px {pack.channels}-channel "
+              f"images; converting to {size_text(*opts.size)} px {channels}-channel (pack at that "
+              "size to skip this)", file=sys.stderr)
+        if opts.height is None and pack.size[0] == pack.size[1]:
+            pack.images = fit_images(pack.images, opts.resolution, channels)
+        else:  # to another aspect ratio: cropped or padded as --fit says
+            pack.images = fit_tensor(convert_channels(pack.images, channels), *opts.size, opts.fit)
     return pack
