@@ -44,13 +44,15 @@ def frame_size(native: int, kind: str, size: int | str | None) -> int:
 
 
 def to_frames(images: torch.Tensor, side: int) -> list[Image.Image]:
-    """Images in [-1, 1] (F, C, H, W) as PIL frames of side x side (images.enlarge when larger,
-    Lanczos when smaller)."""
+    """Images in [-1, 1] (F, C, H, W) as PIL frames whose longer side is `side` (images.enlarge
+    when larger, Lanczos when smaller)."""
     frames = [to_pil(img) for img in images]
-    if frames and frames[0].width < side:
+    if frames and max(frames[0].size) < side:
         frames = [enlarge(f, side, exact=True) for f in frames]
-    elif frames and frames[0].size != (side, side):
-        frames = [f.resize((side, side), Image.LANCZOS) for f in frames]
+    elif frames and max(frames[0].size) != side:
+        w, h = frames[0].size
+        shape = (max(1, round(w * side / max(w, h))), max(1, round(h * side / max(w, h))))
+        frames = [f.resize(shape, Image.LANCZOS) for f in frames]
     return frames
 
 
@@ -81,6 +83,9 @@ def _write_video(frames: list[Image.Image], out: Path, fps: float) -> None:
         raise UserError("writing MP4 needs imageio-ffmpeg (a latentstudio dependency that is "
                         "missing here): pip install imageio-ffmpeg, or write a .gif instead") from None
     w, h = frames[0].size
+    if w % 16 or h % 16:  # non-square frames: encoders need even sides, ffmpeg's blocks are 16 px
+        w, h = max(16, round(w / 16) * 16), max(16, round(h / 16) * 16)
+        frames = [f.resize((w, h), Image.LANCZOS) for f in frames]
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
     os.close(fd)

@@ -120,10 +120,10 @@ def interpolate(run_path: str | os.PathLike, keys: str | list[str], out: str | o
         raise UserError("a walk needs at least two keyframes, like --seeds 3,17")
     check_length(frame_count(len(keys), steps, loop), size if isinstance(size, int) else None)
     run = load_run(run_path, device=device, checkpoint=checkpoint)
-    native = run.model_config.resolution  # frames are rendered at it, then resized
+    native = max(run.model_config.size)  # frames are rendered at it (the longer side), then resized
     check_length(frame_count(len(keys), steps, loop), max(native, frame_size(native, kind, size)))
     keyframes = resolve_keys(run, keys, class_)
     images = walk_images(run, keyframes, steps, mode, loop, truncation,
                          size if isinstance(size, int) else None)
-    side = frame_size(images.shape[-1], kind, size)
+    side = frame_size(max(images.shape[-2:]), kind, size)
     return write_animation(to_frames(images, side), out, fps)
