@@ -31,7 +31,8 @@ def output_kind(out: str | os.PathLike) -> str:
 def frame_size(native: int, kind: str, size: int | str | None) -> int:
     """The side of written frames: --size when given ("native": the model's pixels); GIFs and
     MP4s are at least VIEW_SIDE (a whole multiple of the native side); a folder of PNG frames
-    keeps the native pixels. MP4 sides are a multiple of 16."""
+    keeps the native pixels. MP4 sides are a multiple of 16 (non-square: the longer one; the other
+    is made even)."""
     if size == "native":
         side = native
     elif size is not None:
@@ -83,14 +84,14 @@ def _write_video(frames: list[Image.Image], out: Path, fps: float) -> None:
         raise UserError("writing MP4 needs imageio-ffmpeg (a latentstudio dependency that is "
                         "missing here): pip install imageio-ffmpeg, or write a .gif instead") from None
     w, h = frames[0].size
-    if w % 16 or h % 16:  # non-square frames: encoders need even sides, ffmpeg's blocks are 16 px
-        w, h = max(16, round(w / 16) * 16), max(16, round(h / 16) * 16)
+    if w % 2 or h % 2:  # non-square frames: H.264 in yuv420p needs even sides
+        w, h = w + w % 2, h + h % 2
         frames = [f.resize((w, h), Image.LANCZOS) for f in frames]
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
     os.close(fd)
     try:
-        writer = imageio_ffmpeg.write_frames(tmp, (w, h), fps=fps, quality=8, macro_block_size=16,
+        writer = imageio_ffmpeg.write_frames(tmp, (w, h), fps=fps, quality=8, macro_block_size=2,
                                              ffmpeg_log_level="error")
         writer.send(None)
         for frame in frames:
