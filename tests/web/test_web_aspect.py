@@ -65,3 +65,29 @@ def test_rendered_latents_and_samples_are_tall(client, tall: Path) -> None:
     assert size(rendered["image"]) == (W, H)
     samples = client.get(f"/api/runs/{NAME}/samples?seed=0&n=2").json()["samples"]
     assert [size(s["image"]) for s in samples] == [(W, H)] * 2
+
+
+def test_clicking_a_tall_cell_in_the_browser_stars_that_cell(tall: Path, live_server, browser) -> None:
+    import json
+    import re
+
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(20_000)
+    page.goto(f"{live_server}/#/run/{NAME}")
+    expect(page.locator("#run-name")).to_contain_text(NAME)
+    grid = page.locator("#grid-image")
+    expect(grid).to_be_visible()
+    page.wait_for_function("document.getElementById('grid-image').naturalWidth > 0")
+    box = grid.bounding_box()
+    width, height = 2 * (W + 2) + 2, 2 * (H + 2) + 2
+    # The middle of cell 3 (second row, second column).
+    grid.click(position={"x": box["width"] * (2 + W + 2 + W / 2) / width,
+                         "y": box["height"] * (2 + H + 2 + H / 2) / height})
+    expect(page.locator("#grid-view .mark")).to_have_count(1)
+    items = json.loads((tall / "curated.json").read_text())["items"]
+    assert [(i["source"], i["index"]) for i in items] == [("grid", 3)]
+    # The star sits at the cell's top-left corner: (2 + W + 2) / width, (2 + H + 2) / height.
+    expect(page.locator("#grid-view .mark")).to_have_attribute(
+        "style", re.compile(r"left:52\.63\d*%;top:51\.42\d*%"))
