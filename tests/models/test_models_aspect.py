@@ -86,6 +86,7 @@ def test_vae_conv_and_fastgan_train_a_step_and_sample(model: str, size: str, tin
     (["--resolution", "64x100", "--model", "vae-conv"], "e.g. 64x96"),
     (["--resolution", "64x100", "--model", "fastgan"], "fastgan cannot make 64x100 images"),
     (["--resolution", "20x40"], "the shorter side must be 28, 32, 64 or 128"),
+    (["--resolution", "64x2000", "--model", "fastgan"], "a multiple of 16 up to 1024, e.g. 64x1024"),
     (["--resolution", "64by128"], "--resolution must be a size in pixels like 64 (square) or 64x128"),
     (["--resolution", "32x64", "--model", "gan-dense"],
      "gan-dense makes square images only; non-square sizes work with --model dcgan, fastgan, vae-conv"),

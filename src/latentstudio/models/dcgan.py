@@ -50,7 +50,7 @@ def base_map(width: int, height: int) -> tuple[int | tuple[int, int], int]:
     if long % step or long > 1024:
         lower, upper = long // step * step, (long // step + 1) * step
         shown = [f"{short}x{v}" if width == short else f"{v}x{short}" for v in (lower, upper)
-                 if short <= v <= 1024]
+                 if short <= v <= 1024] or [f"{short}x1024" if width == short else f"1024x{short}"]
         raise UserError(f"resolution {width}x{height} is not supported: with a shorter side of "
                         f"{short} the longer side must be a multiple of {step} up to 1024, e.g. "
                         f"{' or '.join(shown)}")

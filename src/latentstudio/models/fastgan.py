@@ -110,10 +110,15 @@ def check_size(width: int, height: int) -> tuple[int, int]:
         return 4, 4
     short, long = min(width, height), max(width, height)
     step = short // 4
-    if short not in RESOLUTIONS or long % step or long > 1024:
+    if short not in RESOLUTIONS:
         raise UserError(f"fastgan cannot make {width}x{height} images: the shorter side must be "
-                        f"{', '.join(map(str, RESOLUTIONS))} and the longer a multiple of a "
-                        "quarter of it up to 1024, e.g. 64x128, 64x96 or 128x256")
+                        f"{', '.join(map(str, RESOLUTIONS))}, e.g. 64x128 or 128x256")
+    if long % step or long > 1024:
+        near = [v for v in (long // step * step, (long // step + 1) * step) if short <= v <= 1024] \
+            or [1024]
+        shown = " or ".join(f"{short}x{v}" if width == short else f"{v}x{short}" for v in near)
+        raise UserError(f"fastgan cannot make {width}x{height} images: with a shorter side of "
+                        f"{short} the longer must be a multiple of {step} up to 1024, e.g. {shown}")
     return height // step, width // step
 
 

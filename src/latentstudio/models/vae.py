@@ -46,9 +46,9 @@ def vae_map(width: int, height: int) -> tuple[int, int, int]:
                         "28, 32, 64 or 128 (any 4*2^k or 7*2^k from 8 to 256), e.g. 64x128") from None
     step = 2 ** k
     if width % step or height % step or max(width, height) > 1024:
+        w, h = (min(1024, max(step, v // step * step)) for v in (width, height))
         raise UserError(f"resolution {width}x{height} is not supported: both sides must be "
-                        f"multiples of {step} up to 1024, e.g. {width // step * step}x"
-                        f"{height // step * step}")
+                        f"multiples of {step} up to 1024, e.g. {w}x{h}")
     return height // step, width // step, k
 
 
