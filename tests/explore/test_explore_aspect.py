@@ -91,3 +91,14 @@ def test_dream_through_a_non_square_run(run: Path, tmp_path: Path) -> None:
     net = load_run_net(run)
     assert net.probe_size == H  # every layer's map is at least as large as in training
     assert list(net.layers)[-1] == "head"
+
+
+def test_latent_map_of_a_non_square_vae(tiny_run, tmp_path: Path) -> None:
+    from latentstudio.explore.latent_map import latent_map
+
+    vae = tiny_run("vae-conv", name="vae-conv-aspect", resolution=f"{W}x{H}", steps=1, batch_size=8,
+                   data="shapes:16", preview_count=4)
+    result = latent_map(vae, tmp_path / "map.png", n=16, grid=3)
+    assert len(result.coords) == 16
+    with Image.open(result.manifold) as im:
+        assert im.size[0] > 100
