@@ -29,7 +29,8 @@ def test_bad_numbers_are_refused_before_training(flags: list[str], message: str,
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("resolution", "abc", "setting resolution must be a whole number, got 'abc'"),
+    ("resolution", "abc", "--resolution must be a size in pixels like 64 (square) or 64x128"),
+    ("resolution", [64, 128], "setting resolution must be a whole number or text, got [64, 128]"),
     ("lr", "fast", "setting lr must be a number"),
     ("ema", True, "setting ema must be a number"),
     ("augment", 3, "--augment must be one of"),
@@ -51,6 +52,6 @@ def test_a_config_json_with_wrong_types_is_one_line(key: str, value: object, mes
 def test_a_config_file_with_wrong_types_is_one_line(tmp_path: Path, capsys) -> None:
     settings = tmp_path / "settings.toml"
     settings.write_text('resolution = "big"\n')
-    assert "setting resolution must be a whole number" in one_line_error(
+    assert "--resolution must be a size in pixels" in one_line_error(
         ["train", "--config", str(settings), "--dry-run"], capsys)
     assert main(["train", "--model", "dcgan", "--dry-run"]) == 0

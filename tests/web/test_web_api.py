@@ -52,7 +52,7 @@ class TestRuns:
         steps = [s for s, _ in d["curves"]["loss_g"]]
         assert steps == [2, 4, 6, 8, 10, 12]
         assert d["config"]["width"] == 8 and d["model_config"]["latent_dim"] == 32
-        assert d["layout"] == {"per_row": 4, "cell": 32, "padding": 2, "count": 16,
+        assert d["layout"] == {"per_row": 4, "cell": 32, "cell_height": 32, "padding": 2, "count": 16,
                                "kinds": ["sample"] * 16, "rows": ["sample"] * 4}
 
     def test_index_and_static_files_are_served(self, client):

@@ -79,7 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "--precision bf16 --max-batch --memory 8GB",
     )
     p.add_argument("--model", default="dcgan", help="model family [default: dcgan]")
-    p.add_argument("--resolution", type=int, default=32, help="image size in pixels [default: 32]")
+    p.add_argument("--resolution", default=32,
+                   help="image size in pixels, e.g. 64, or WIDTHxHEIGHT like 64x128 [default: 32]")
     p.add_argument("--batch-size", type=int, default=64, help="images per step [default: 64]")
     p.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"],
                    help="auto (bf16 on GPUs, fp32 on CPUs), bf16, fp16 or fp32 [default: auto]")

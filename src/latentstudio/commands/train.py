@@ -18,10 +18,11 @@ HELP = {
     "model": "model family (dcgan, vae-conv, cgan, wgan-gp, ...; see `latentstudio models`)",
     "data": "shapes (default), shapes:N, folder:PATH or a directory, mnist, fashion-mnist, "
             "cifar10, cifar10:horse, or a packed .npz",
-    "resolution": "image size in pixels: 28, 32, 64 or 128",
+    "resolution": "image size in pixels: 28, 32, 64 or 128, or WIDTHxHEIGHT like 64x128 "
+                  "(dcgan, vae-conv, fastgan)",
     "channels": "1 (grayscale), 3 (colour), 2 or 4 (the same with transparency); default: the "
                 "data's own",
-    "fit": "how folder images are made square: crop (centre) or pad",
+    "fit": "how images are fitted to the size: crop (centre, to its aspect ratio) or pad",
     "data_limit": "use at most this many images",
     "epochs": "passes over the data",
     "steps": "stop after this many steps instead (overrides --epochs)",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from latentstudio.data.base import ImageSet
+from latentstudio.data.base import ImageSet, parse_size
 from latentstudio.errors import UserError
 
 __all__ = ["ImageSet", "DataOptions", "SOURCES", "load_dataset", "RESOLUTIONS"]
@@ -29,6 +29,12 @@ class DataOptions:
     seed: int = 0
     limit: int | None = None
     progress: bool = True
+    height: int | None = None  # non-square images: their height (`resolution` is the width)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return self.resolution, self.height or self.resolution
 
 
 Loader = Callable[[str, DataOptions], ImageSet]
@@ -52,16 +58,18 @@ def _import_sources() -> None:
 
 def load_dataset(
     spec: str = "shapes",
-    resolution: int = 32,
+    resolution: int | str = 32,
     channels: int | None = None,
     fit: Literal["crop", "pad"] = "crop",
     seed: int = 0,
     limit: int | None = None,
     progress: bool = True,
 ) -> ImageSet:
-    """Decode the images a data spec names, at `resolution` px and `channels` channels."""
+    """Decode the images a data spec names, at `resolution` px (or "WIDTHxHEIGHT") and
+    `channels` channels."""
     _import_sources()
-    if resolution < 8 or resolution > 1024:
+    width, height = parse_size(resolution)
+    if not (8 <= width <= 1024 and 8 <= height <= 1024):
         raise UserError(f"resolution {resolution} is out of range: use 8..1024 (e.g. 28, 32, 64, 128)")
     if channels not in (None, 1, 2, 3, 4):
         raise UserError(f"--channels must be 1, 3, or 2/4 (grey/colour with transparency), "
@@ -70,7 +78,8 @@ def load_dataset(
         raise UserError(f"fit must be 'crop' or 'pad', not {fit!r}")
     if limit is not None and limit <= 0:
         raise UserError(f"limit must be positive, not {limit}")
-    opts = DataOptions(resolution, channels, fit, seed, limit, progress)
+    opts = DataOptions(width, channels, fit, seed, limit, progress,
+                       height if height != width else None)
     name, _, arg = spec.partition(":")
     if spec.lower().endswith(".npz"):
         images = SOURCES["packed"](spec, opts)

@@ -9,6 +9,7 @@ file cannot run code.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import pickle
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from latentstudio.data import DataOptions, register_source
-from latentstudio.data.base import ImageSet
+from latentstudio.data.base import ImageSet, fit_tensor
 from latentstudio.data.download import fetch_files, finish, parse_selection, resolve_mirrors
 from latentstudio.data.packed import read_pack, save_pack
 from latentstudio.errors import UserError
@@ -123,4 +124,10 @@ def load_cifar10(arg: str, opts: DataOptions) -> ImageSet:
     """CIFAR-10, optionally one split and some classes: `cifar10:test,horse,deer`."""
     split, classes = parse_selection(NAME, arg, CLASS_NAMES)
     images, labels, names = load_arrays(split, progress=opts.progress)
-    return finish(images, labels, names, classes, opts, native_channels=3)
+    if opts.height is None:
+        return finish(images, labels, names, classes, opts, native_channels=3)
+    # Another aspect ratio: the 32 px originals, then cropped or padded (--fit) in one resize.
+    out = finish(images, labels, names, classes,
+                 dataclasses.replace(opts, resolution=images.shape[-2], height=None), native_channels=3)
+    out.images = fit_tensor(out.images, *opts.size, opts.fit)
+    return out

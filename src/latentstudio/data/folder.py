@@ -129,32 +129,39 @@ def _edge_colour(img: Image.Image) -> int | tuple[int, ...]:
     return colour[0] if len(colour) == 1 else colour
 
 
-def fit_square(img: Image.Image, resolution: int, fit: Literal["crop", "pad"] = "crop") -> Image.Image:
-    """`img` at resolution x resolution: centre crop of the scaled short side, or padded.
+def fit_square(img: Image.Image, resolution: int, fit: Literal["crop", "pad"] = "crop",
+               height: int | None = None) -> Image.Image:
+    """`img` at resolution x resolution (or resolution x `height`, width first): centre crop of
+    the scaled picture to that aspect ratio, or scaled to fit and padded.
 
     Padding uses the median colour of the picture's own border, so white product shots get
     white bars and dark pictures dark ones.
     """
     w, h = img.size
+    out_w, out_h = resolution, height or resolution
     lanczos = Image.Resampling.LANCZOS
     if fit == "crop":
-        side = min(w, h)
-        box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
-        return img.resize((resolution, resolution), lanczos, box=box, reducing_gap=3.0)
-    scale = resolution / max(w, h)
+        # The largest centred box of the output's aspect ratio.
+        cw, ch = (h * out_w / out_h, h) if w * out_h >= h * out_w else (w, w * out_h / out_w)
+        box = ((w - cw) / 2, (h - ch) / 2, (w + cw) / 2, (h + ch) / 2)
+        return img.resize((out_w, out_h), lanczos, box=box, reducing_gap=3.0)
+    scale = min(out_w / w, out_h / h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     small = img.resize(size, lanczos, reducing_gap=3.0)
-    canvas = Image.new(img.mode, (resolution, resolution), _edge_colour(small))
-    canvas.paste(small, ((resolution - size[0]) // 2, (resolution - size[1]) // 2))
+    canvas = Image.new(img.mode, (out_w, out_h), _edge_colour(small))
+    canvas.paste(small, ((out_w - size[0]) // 2, (out_h - size[1]) // 2))
     return canvas
 
 
-def reduce_for(img: Image.Image, resolution: int, fit: Literal["crop", "pad"] = "crop") -> Image.Image:
+def reduce_for(img: Image.Image, resolution: int, fit: Literal["crop", "pad"] = "crop",
+               height: int | None = None) -> Image.Image:
     """`img` shrunk by a whole factor (a cheap box filter) to no less than twice what `fit`
     needs at `resolution`, so the mode conversions and the Lanczos resize work on a small copy.
     """
-    side = min(img.size) if fit == "crop" else max(img.size)
-    factor = side // (2 * resolution)
+    w, h = img.size
+    out_w, out_h = resolution, height or resolution
+    pick = min if fit == "crop" else max  # the source side that sets the scale
+    factor = pick(w // (2 * out_w), h // (2 * out_h))
     if factor < 2:
         return img
     if img.mode in ("1", "P"):  # reduce() works on real pixel values, not palette indices
@@ -167,13 +174,14 @@ def reduce_for(img: Image.Image, resolution: int, fit: Literal["crop", "pad"] = 
 
 def decode_image(path: str | os.PathLike, resolution: int, channels: int = 3,
                  fit: Literal["crop", "pad"] = "crop",
-                 transparent: list[bool] | None = None) -> np.ndarray:
-    """One image file as a uint8 (resolution, resolution, channels) array; raises if unreadable
-    (ImageTooLarge above MAX_PIXELS). True is appended to `transparent` when alpha is
+                 transparent: list[bool] | None = None, height: int | None = None) -> np.ndarray:
+    """One image file as a uint8 (height or resolution, resolution, channels) array; raises if
+    unreadable (ImageTooLarge above MAX_PIXELS). True is appended to `transparent` when alpha is
     composited away."""
     with image_files.open_image(path) as img:
         # JPEGs decode straight at a reduced scale (DCT scaling): large photos load much faster.
-        img.draft("L" if channels <= 2 else "RGB", (2 * resolution, 2 * resolution))
+        side = max(resolution, height or resolution)
+        img.draft("L" if channels <= 2 else "RGB", (2 * side, 2 * side))
         try:  # read before reducing: the reduced copy has no EXIF block
             turn = _EXIF_TURNS.get(img.getexif().get(ExifTags.Base.Orientation))
         except Exception:  # a damaged EXIF block should not cost the picture
@@ -182,12 +190,12 @@ def decode_image(path: str | os.PathLike, resolution: int, channels: int = 3,
         # Other formats decode at full size: let only a few such images be in memory at once.
         with _big_decodes if big else contextlib.nullcontext():
             img.load()
-            img = reduce_for(img, resolution, fit)
+            img = reduce_for(img, resolution, fit, height)
         if turn is not None:
             img = img.transpose(turn)
         if transparent is not None and channels in (1, 3) and is_transparent(img):
             transparent.append(True)
-        out = np.asarray(fit_square(standard_mode(img, channels), resolution, fit))
+        out = np.asarray(fit_square(standard_mode(img, channels), resolution, fit, height))
     return out[:, :, None] if out.ndim == 2 else neutral_under_clear(out)
 
 
@@ -256,7 +264,7 @@ def folder_channels(root: Path, files: list[Path]) -> int:
 
 def load_folder_images(path: str | os.PathLike, resolution: int = 32, channels: int | None = 3,
                        fit: Literal["crop", "pad"] = "crop", limit: int | None = None,
-                       progress: bool = True) -> ImageSet:
+                       progress: bool = True, height: int | None = None) -> ImageSet:
     """All readable images under `path` as an ImageSet, labelled by first-level subfolder;
     `channels=None` takes the folder's own (1 when every image is grayscale, else 3); 2 (LA)
     and 4 (RGBA) keep transparency."""
@@ -280,7 +288,7 @@ def load_folder_images(path: str | os.PathLike, resolution: int = 32, channels: 
     transparent: list[bool] | None = [] if auto else None
 
     def decode(file: Path) -> np.ndarray:
-        return decode_image(file, resolution, channels, fit, transparent)
+        return decode_image(file, resolution, channels, fit, transparent, height)
 
     kept, pixels, skipped = _decode_all(root, files, decode, limit, progress)
     if transparent and len(transparent) >= len(kept) / 2:  # not for a stray cut-out among photos
@@ -317,4 +325,4 @@ def load_folder(arg: str, opts: DataOptions) -> ImageSet:
     if not arg:
         raise UserError("folder: needs a path, e.g. folder:~/photos")
     return load_folder_images(arg, opts.resolution, opts.channels, opts.fit, opts.limit,
-                              opts.progress)
+                              opts.progress, opts.height)

@@ -10,6 +10,7 @@ as installed and checked for a well-formed IDX layout instead.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 
 from latentstudio.data import DataOptions, register_source
-from latentstudio.data.base import ImageSet
+from latentstudio.data.base import ImageSet, fit_tensor
 from latentstudio.data.download import fetch_files, finish, parse_selection, resolve_mirrors
 from latentstudio.data.packed import read_pack, save_pack
 from latentstudio.errors import UserError
@@ -139,7 +140,13 @@ def load_arrays(name: str = "mnist", split: str = "train", mirrors: list[str] | 
 def _load(name: str, arg: str, opts: DataOptions) -> ImageSet:
     split, classes = parse_selection(name, arg, CLASS_NAMES[name])
     images, labels = load_arrays(name, split, progress=opts.progress)
-    return finish(images, labels, CLASS_NAMES[name], classes, opts, native_channels=1)
+    if opts.height is None:
+        return finish(images, labels, CLASS_NAMES[name], classes, opts, native_channels=1)
+    # Another aspect ratio: the 28 px originals, then cropped or padded (--fit) in one resize.
+    out = finish(images, labels, CLASS_NAMES[name], classes,
+                 dataclasses.replace(opts, resolution=images.shape[-1], height=None), native_channels=1)
+    out.images = fit_tensor(out.images, *opts.size, opts.fit)
+    return out
 
 
 @register_source("mnist")

@@ -22,8 +22,8 @@ import torch
 
 from latentstudio import __version__
 from latentstudio.data import DataOptions, load_dataset, register_source
-from latentstudio.data.base import ImageSet
-from latentstudio.data.download import fit_images, partial_file, resize_images
+from latentstudio.data.base import ImageSet, fit_tensor, size_text
+from latentstudio.data.download import convert_channels, fit_images, partial_file, resize_images
 from latentstudio.data.folder import NEUTRAL
 from latentstudio.errors import UserError
 from latentstudio.images import composite, has_alpha
@@ -135,17 +135,20 @@ def load_packed(arg: str, opts: DataOptions) -> ImageSet:
     if opts.limit is not None:
         pack = pack.subset(torch.arange(min(opts.limit, len(pack))))
     channels = opts.channels or pack.channels
-    if (opts.resolution, channels) != (pack.resolution, pack.channels):
+    if (opts.size, channels) != (pack.size, pack.channels):
         if has_alpha(channels) and not has_alpha(pack.channels):
             raise UserError(f"{Path(arg).name} holds {pack.channels}-channel images without "
                             f"transparency: use --channels {pack.channels}, or pack the folder "
                             f"again with --channels {channels} to keep its transparency")
-        print(f"note: {Path(arg).name} holds {pack.resolution} px {pack.channels}-channel images; "
-              f"converting to {opts.resolution} px {channels}-channel (pack at that size to skip "
-              "this)", file=sys.stderr)
+        print(f"note: {Path(arg).name} holds {size_text(*pack.size)} px {pack.channels}-channel "
+              f"images; converting to {size_text(*opts.size)} px {channels}-channel (pack at that "
+              "size to skip this)", file=sys.stderr)
         images = convert_alpha(pack.images, channels)
-        pack.images = resize_with_alpha(images, opts.resolution) if has_alpha(channels) else \
-            fit_images(images, opts.resolution, channels)
+        if opts.height is None and pack.size[0] == pack.size[1]:
+            pack.images = resize_with_alpha(images, opts.resolution) if has_alpha(channels) else \
+                fit_images(images, opts.resolution, channels)
+        else:  # to another aspect ratio: cropped or padded as --fit says
+            pack.images = fit_tensor(convert_channels(images, channels), *opts.size, opts.fit)
     return pack
 
 

@@ -53,31 +53,36 @@ def _draw(draw: ImageDraw.ImageDraw, kind: int, cx: float, cy: float, size: floa
         draw.line([cx - dx, cy - dy, cx + dx, cy + dy], fill=color, width=max(2, int(size / 6)))
 
 
-def render_shape_image(rng: np.random.Generator, resolution: int) -> tuple[Image.Image, int]:
-    """One composition and its label (the index of its dominant shape in CLASSES)."""
-    s = resolution * _SUPERSAMPLE
-    img = Image.new("RGB", (s, s), _PAPER)
+def render_shape_image(rng: np.random.Generator, resolution: int,
+                       height: int | None = None) -> tuple[Image.Image, int]:
+    """One composition and its label (the index of its dominant shape in CLASSES), resolution
+    px wide and `height` (default: resolution) high; shapes scale with the shorter side."""
+    height = height or resolution
+    sw, sh = resolution * _SUPERSAMPLE, height * _SUPERSAMPLE
+    s = min(sw, sh)
+    img = Image.new("RGB", (sw, sh), _PAPER)
     draw = ImageDraw.Draw(img)
     label = int(rng.integers(len(CLASSES)))
     colors = [tuple(int(v) for v in _PALETTE[c]) for c in rng.permutation(len(_PALETTE))]
     for j in range(int(rng.integers(0, 3))):  # small accents first, so the big shape sits on top
         kind = int(rng.choice([k for k in range(len(CLASSES)) if k != label]))
-        _draw(draw, kind, rng.uniform(0.15, 0.85) * s, rng.uniform(0.15, 0.85) * s,
+        _draw(draw, kind, rng.uniform(0.15, 0.85) * sw, rng.uniform(0.15, 0.85) * sh,
               s * rng.uniform(0.12, 0.2), rng.uniform(0, 2 * math.pi), colors[1 + j])
     size = s * rng.uniform(0.55, 0.7)
-    cx, cy = s * (0.5 + rng.uniform(-0.06, 0.06)), s * (0.5 + rng.uniform(-0.06, 0.06))
+    cx, cy = sw * (0.5 + rng.uniform(-0.06, 0.06)), sh * (0.5 + rng.uniform(-0.06, 0.06))
     angle = _UPRIGHT[label] + rng.uniform(-_TILT, _TILT)
     _draw(draw, label, cx, cy, size, angle, colors[0])
-    return img.resize((resolution, resolution), Image.LANCZOS), label
+    return img.resize((resolution, height), Image.LANCZOS), label
 
 
-def make_shapes(count: int, resolution: int, channels: int = 3, seed: int = 0) -> ImageSet:
-    """`count` compositions at `resolution` px, deterministic for a given seed."""
+def make_shapes(count: int, resolution: int, channels: int = 3, seed: int = 0,
+                height: int | None = None) -> ImageSet:
+    """`count` compositions at `resolution` px (x `height` px), deterministic for a given seed."""
     rng = np.random.default_rng(seed)
-    out = np.empty((count, resolution, resolution, 3), dtype=np.uint8)
+    out = np.empty((count, height or resolution, resolution, 3), dtype=np.uint8)
     labels = np.empty(count, dtype=np.int64)
     for i in range(count):
-        img, labels[i] = render_shape_image(rng, resolution)
+        img, labels[i] = render_shape_image(rng, resolution, height)
         out[i] = np.asarray(img)
     images = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
     if channels == 1:
@@ -97,4 +102,4 @@ def load_shapes(arg: str, opts: DataOptions) -> ImageSet:
         raise UserError(f"shapes:N needs a positive count, not {count}")
     if opts.limit is not None:
         count = min(count, opts.limit)
-    return make_shapes(count, opts.resolution, opts.channels or 3, opts.seed)
+    return make_shapes(count, opts.resolution, opts.channels or 3, opts.seed, opts.height)

@@ -21,8 +21,10 @@ from latentstudio.errors import UserError
 IMAGE_READERS = ("discriminator", "encoder")
 
 
-def feature_maps(module: nn.Module, channels: int, size: int) -> dict[str, tuple[int, ...]]:
-    """Output shape of every submodule that returns a 4-d feature map, for one image of `size`."""
+def feature_maps(module: nn.Module, channels: int, size: int | tuple[int, int]) -> dict[str, tuple[int, ...]]:
+    """Output shape of every submodule that returns a 4-d feature map, for one image of `size`
+    (a side, or (width, height))."""
+    width, height = (size, size) if isinstance(size, int) else size
     shapes: dict[str, tuple[int, ...]] = {}
     handles = []
     for name, sub in module.named_modules():
@@ -37,7 +39,7 @@ def feature_maps(module: nn.Module, channels: int, size: int) -> dict[str, tuple
     device = next(module.parameters()).device
     try:
         with torch.no_grad():
-            module(torch.zeros(1, channels, size, size, device=device))
+            module(torch.zeros(1, channels, height, width, device=device))
     except (ValueError, TypeError):
         pass  # a conditional model wants labels after its feature layers: those are recorded
     finally:
@@ -46,8 +48,8 @@ def feature_maps(module: nn.Module, channels: int, size: int) -> dict[str, tuple
     return shapes
 
 
-def run_net(module: nn.Module, name: str, channels: int, resolution: int) -> DreamNet:
-    """A run's image-reading network as a DreamNet."""
+def run_net(module: nn.Module, name: str, channels: int, resolution: int | tuple[int, int]) -> DreamNet:
+    """A run's image-reading network as a DreamNet; `resolution`: its image side or (width, height)."""
     shapes = feature_maps(module, channels, resolution)
     if not shapes:
         raise UserError(f"the {name} has no convolutional feature maps to dream on "
@@ -57,8 +59,10 @@ def run_net(module: nn.Module, name: str, channels: int, resolution: int) -> Dre
     default = (deep_enough or names)[-1]
     layers = {n: n for n in names}
     by_index = {str(i): n for i, n in enumerate(names)}
+    # A square probe of the longer side gives every layer a map at least as large as in training.
+    probe = resolution if isinstance(resolution, int) else max(resolution)
     return DreamNet(name, module, layers, default, aliases=by_index, in_channels=channels,
-                    probe_size=resolution)
+                    probe_size=probe)
 
 
 def load_run_net(path: str | Path) -> DreamNet:
@@ -72,6 +76,6 @@ def load_run_net(path: str | Path) -> DreamNet:
         if key in run.models:
             cfg = run.model_config
             return run_net(run.models[key], f"{Path(path).name}'s {key}", cfg.channels,
-                           cfg.resolution)
+                           cfg.resolution if cfg.height is None else cfg.size)
     raise UserError(f"run {path} has no discriminator or encoder to dream through "
                     f"(it has: {', '.join(run.models)})")

@@ -37,7 +37,8 @@ def output_kind(out: str | os.PathLike) -> str:
 def frame_size(native: int, kind: str, size: int | str | None) -> int:
     """The side of written frames: --size when given ("native": the model's pixels); GIFs and
     MP4s are at least VIEW_SIDE (a whole multiple of the native side); a folder of PNG frames
-    keeps the native pixels. MP4 sides are a multiple of 16."""
+    keeps the native pixels. MP4 sides are a multiple of 16 (non-square: the longer one; the other
+    is made even)."""
     if size == "native":
         side = native
     elif size is not None:
@@ -50,13 +51,15 @@ def frame_size(native: int, kind: str, size: int | str | None) -> int:
 
 
 def to_frames(images: torch.Tensor, side: int) -> list[Image.Image]:
-    """Images in [-1, 1] (F, C, H, W) as PIL frames of side x side (images.enlarge when larger,
-    Lanczos when smaller)."""
+    """Images in [-1, 1] (F, C, H, W) as PIL frames whose longer side is `side` (images.enlarge
+    when larger, Lanczos when smaller)."""
     frames = [to_pil(img) for img in images]
-    if frames and frames[0].width < side:
+    if frames and max(frames[0].size) < side:
         frames = [enlarge(f, side, exact=True) for f in frames]
-    elif frames and frames[0].size != (side, side):
-        frames = [f.resize((side, side), Image.LANCZOS) for f in frames]
+    elif frames and max(frames[0].size) != side:
+        w, h = frames[0].size
+        shape = (max(1, round(w * side / max(w, h))), max(1, round(h * side / max(w, h))))
+        frames = [f.resize(shape, Image.LANCZOS) for f in frames]
     return frames
 
 
@@ -87,11 +90,14 @@ def _write_video(frames: list[Image.Image], out: Path, fps: float) -> None:
         raise UserError("writing MP4 needs imageio-ffmpeg (a latentstudio dependency that is "
                         "missing here): pip install imageio-ffmpeg, or write a .gif instead") from None
     w, h = frames[0].size
+    if w % 2 or h % 2:  # non-square frames: H.264 in yuv420p needs even sides
+        w, h = w + w % 2, h + h % 2
+        frames = [f.resize((w, h), Image.LANCZOS) for f in frames]
     alpha = any("A" in f.getbands() for f in frames)
     kind = out.suffix.lower()
     if alpha and kind == ".mp4":
         print(f"note: MP4 has no transparency: {out.name}'s frames are composited on white "
-              "(a .gif or a folder/ of PNGs keeps it)", file=sys.stderr)
+              "(.webm, .mov, .gif or a folder/ of PNGs keep it)", file=sys.stderr)
         frames = [_on_white(f) for f in frames]
         alpha = False
     options = _video_options(kind, alpha)
@@ -99,7 +105,7 @@ def _write_video(frames: list[Image.Image], out: Path, fps: float) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
     os.close(fd)
     try:
-        writer = imageio_ffmpeg.write_frames(tmp, (w, h), fps=fps, macro_block_size=16,
+        writer = imageio_ffmpeg.write_frames(tmp, (w, h), fps=fps, macro_block_size=2,
                                              ffmpeg_log_level="error", **options)
         writer.send(None)
         for frame in frames:

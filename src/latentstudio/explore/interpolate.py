@@ -167,13 +167,13 @@ def write_walk(run: Run, keyframes: list[Keyframe], out: str | os.PathLike, step
     check_easing(easing, hold)
     if len(keyframes) < 2:
         raise UserError("a walk needs at least two keyframes, like --seeds 3,17")
-    native = run.model_config.resolution  # frames are rendered at it, then resized
+    native = max(run.model_config.size)  # frames are rendered at it (the longer side), then resized
     check_length(frame_count(len(keyframes), steps, loop, hold),
                  max(native, frame_size(native, kind, size)))
     images = walk_images(run, keyframes, steps, mode, loop, truncation,
                          size if isinstance(size, int) else None, easing=easing, hold=hold,
                          progress=progress)
-    side = frame_size(images.shape[-1], kind, size)
+    side = frame_size(max(images.shape[-2:]), kind, size)
     return write_animation(to_frames(images, side), out, fps)
 
 
@@ -199,7 +199,7 @@ def interpolate(run_path: str | os.PathLike, keys: str | list[str], out: str | o
         raise UserError("a walk needs at least two keyframes, like --seeds 3,17")
     check_length(frame_count(len(keys), steps, loop, hold), size if isinstance(size, int) else None)
     run = load_run(run_path, device=device, checkpoint=checkpoint)
-    native = run.model_config.resolution  # before projecting any image keyframe
+    native = max(run.model_config.size)  # before projecting any image keyframe
     check_length(frame_count(len(keys), steps, loop, hold), max(native, frame_size(native, kind, size)))
     return write_walk(run, resolve_keys(run, keys, class_), out, steps, mode, loop, fps,
                       truncation, size, easing, hold)

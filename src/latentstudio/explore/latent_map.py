@@ -152,7 +152,7 @@ def _plot_manifold(decoded: torch.Tensor, grid: int, q: np.ndarray, path: Path, 
     ax.imshow(canvas[:, :, 0] if c == 1 else canvas, cmap="gray" if c == 1 else None)
     ticks = np.arange(grid) * w + w / 2
     ax.set_xticks(ticks, [f"{v:.1f}" for v in q], fontsize=7)
-    ax.set_yticks(ticks, [f"{v:.1f}" for v in q[::-1]], fontsize=7)
+    ax.set_yticks(np.arange(grid) * h + h / 2, [f"{v:.1f}" for v in q[::-1]], fontsize=7)
     x, y = _axis_names(pca)
     ax.set(xlabel=x, ylabel=y, title="Decoded latent grid")
     fig.tight_layout()

@@ -58,14 +58,15 @@ class Projection:
 
 
 def load_target(run: Run, path: str | os.PathLike) -> torch.Tensor:
-    """An image file as the run sees its data: (C, R, R) in [-1, 1], centre-cropped and resized."""
+    """An image file as the run sees its data: (C, H, W) in [-1, 1], fitted as --fit says."""
     from latentstudio.data.folder import decode_image
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"image {path} does not exist")
     try:
-        arr = decode_image(path, run.model_config.resolution, run.model_config.channels, run.config.fit)
+        arr = decode_image(path, run.model_config.resolution, run.model_config.channels, run.config.fit,
+                           run.model_config.height)
     except (OSError, ValueError, SyntaxError) as e:
         raise UserError(f"cannot read image {path}: {e}") from None
     return from_uint8(torch.from_numpy(np.array(arr)).permute(2, 0, 1).contiguous())
@@ -107,7 +108,8 @@ def project_batch(run: Run, targets: torch.Tensor, labels: list[int] | None = No
     if overrides:
         s = ProjectSettings(**{**s.__dict__, **overrides})
     dim = latent_dim_of(run)
-    expected = (run.model_config.channels, run.model_config.resolution, run.model_config.resolution)
+    width, height = run.model_config.size
+    expected = (run.model_config.channels, height, width)
     if tuple(targets.shape[1:]) != expected:
         raise UserError(f"target images are {tuple(targets.shape[1:])}, the run makes {expected}")
     n = len(targets)

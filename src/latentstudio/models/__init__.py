@@ -44,6 +44,12 @@ class ModelConfig:
     spectral_norm: bool = False
     batch_norm: bool = True  # in the discriminator/critic (WGAN-GP turns it off)
     family_settings: dict[str, Any] = field(default_factory=dict)  # the family's own, as a dict
+    height: int | None = None  # non-square images: their height (`resolution` is the width)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the images in pixels."""
+        return self.resolution, self.height or self.resolution
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,8 @@ class Family:
     conditional: bool = False
     settings: type | None = None  # a dataclass of the family's own hyper-parameters
     resolutions: tuple[int, ...] | None = None  # the image sizes it makes; None: any
+    # Checks a non-square (width, height) (a UserError listing valid sizes); None: square only.
+    check_size: Callable[[int, int], Any] | None = None
 
     @property
     def hooks(self) -> Kind:

@@ -1,7 +1,8 @@
 """DCGAN (Radford et al. 2015), generic over resolution and channels.
 
 The generator grows a 4x4 (or 7x7 for 28 px) map by transposed-conv stages of stride 2, halving the
-feature maps each stage; the discriminator mirrors it with strided convs. Both optionally take a
+feature maps each stage; the discriminator mirrors it with strided convs. Non-square images start
+from a map of their aspect ratio (4x8 for 64x128: the shorter side sets the stages). Both optionally take a
 class label (used by the conditional family): the generator concatenates a label embedding to z;
 the discriminator reads one-hot label maps beside the image channels (as in the first conditional
 GANs, Mirza & Osindero 2014) and adds a projection term on its last features (Miyato & Koyama
@@ -33,12 +34,40 @@ def stages_for(resolution: int) -> tuple[int, int]:
     )
 
 
+def base_map(width: int, height: int) -> tuple[int | tuple[int, int], int]:
+    """(start map: a side, or (height, width) when not square; number of x2 stages) for an
+    image size, or a UserError listing sizes that work. The shorter side sets the stages; the
+    longer one must then be a whole multiple of 2^stages."""
+    if width == height:
+        return stages_for(width)
+    short, long = min(width, height), max(width, height)
+    try:
+        start, k = stages_for(short)
+    except UserError:
+        raise UserError(f"resolution {width}x{height} is not supported: the shorter side must be "
+                        "28, 32, 64 or 128 (any 4*2^k or 7*2^k from 8 to 256), e.g. 64x128") from None
+    step = 2 ** k
+    if long % step or long > 1024:
+        lower, upper = long // step * step, (long // step + 1) * step
+        shown = [f"{short}x{v}" if width == short else f"{v}x{short}" for v in (lower, upper)
+                 if short <= v <= 1024] or [f"{short}x1024" if width == short else f"1024x{short}"]
+        raise UserError(f"resolution {width}x{height} is not supported: with a shorter side of "
+                        f"{short} the longer side must be a multiple of {step} up to 1024, e.g. "
+                        f"{' or '.join(shown)}")
+    return (height // step, width // step), k
+
+
+def check_size(width: int, height: int) -> None:
+    """A UserError unless DCGAN can make width x height images."""
+    base_map(width, height)
+
+
 class Generator(nn.Module):
-    """z (N, latent_dim) [+ labels (N,)] -> images (N, C, R, R) in [-1, 1]."""
+    """z (N, latent_dim) [+ labels (N,)] -> images (N, C, H, W) in [-1, 1]."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        start, k = stages_for(cfg.resolution)
+        start, k = base_map(*cfg.size)
         self.num_classes = cfg.num_classes
         in_dim = cfg.latent_dim
         if cfg.num_classes:
@@ -75,11 +104,11 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """images (N, C, R, R) [+ labels] -> one logit (or critic score) per image, shape (N,)."""
+    """images (N, C, H, W) [+ labels] -> one logit (or critic score) per image, shape (N,)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        start, k = stages_for(cfg.resolution)
+        start, k = base_map(*cfg.size)
 
         def norm(m: nn.Module) -> nn.Module:
             # Initialise before spectral norm: afterwards .weight is a computed tensor, and
@@ -142,4 +171,5 @@ register_family(Family(
     build=build_dcgan,
     description="Deep convolutional GAN (Radford et al. 2015): BCE loss, Adam(2e-4, 0.5)",
     defaults={"lr": 2e-4, "betas": (0.5, 0.999), "optimizer": "adam", "loss": "bce", "n_critic": 1},
+    check_size=check_size,
 ))

@@ -18,6 +18,9 @@ Differences from the official code, for one image in and one logit per image out
 families: the discriminator builds its small view by resizing the image it gets (the official
 generator also outputs a 128 px image for it), and each head's logit map is averaged per image.
 Noise is injected only in training mode, so a seed always draws the same picture.
+
+Non-square images start from a map of their aspect ratio (4x8 for 64x128): the shorter side
+names the stages, and every map, reconstruction and quarter keeps that ratio.
 """
 
 from __future__ import annotations
@@ -100,24 +103,53 @@ def check_resolution(resolution: int) -> None:
                         f"{resolution}; use --resolution 64 (a laptop) up to 1024 (a GPU)")
 
 
+def check_size(width: int, height: int) -> tuple[int, int]:
+    """The (height, width) of the 4 px start map for an image size, or a UserError listing
+    sizes that work: the shorter side one of RESOLUTIONS, the longer a multiple of a quarter
+    of it, up to 1024."""
+    if width == height:
+        check_resolution(width)
+        return 4, 4
+    short, long = min(width, height), max(width, height)
+    step = short // 4
+    if short not in RESOLUTIONS:
+        raise UserError(f"fastgan cannot make {width}x{height} images: the shorter side must be "
+                        f"{', '.join(map(str, RESOLUTIONS))}, e.g. 64x128 or 128x256")
+    if long % step or long > 1024:
+        near = [v for v in (long // step * step, (long // step + 1) * step) if short <= v <= 1024] \
+            or [1024]
+        shown = " or ".join(f"{short}x{v}" if width == short else f"{v}x{short}" for v in near)
+        raise UserError(f"fastgan cannot make {width}x{height} images: with a shorter side of "
+                        f"{short} the longer must be a multiple of {step} up to 1024, e.g. {shown}")
+    return height // step, width // step
+
+
+def _scaled(side: int, start: tuple[int, int]) -> tuple[int, int]:
+    """(height, width) of a map whose shorter side is `side`, with the start map's ratio."""
+    return side * start[0] // min(start), side * start[1] // min(start)
+
+
 class Generator(nn.Module):
-    """z (N, latent_dim) -> images (N, C, R, R) in [-1, 1]."""
+    """z (N, latent_dim) -> images (N, C, H, W) in [-1, 1]."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        check_resolution(cfg.resolution)
+        start = check_size(*cfg.size)
+        short = min(cfg.size)
         if cfg.num_classes:
             raise UserError("fastgan is unconditional; use cgan for class-conditional models")
         self.num_classes = 0
         ch = _channels(G_MULT, cfg.width)
-        self.sizes = [2 ** i for i in range(3, int(math.log2(cfg.resolution)) + 1)]
+        # Stages are named by the shorter side of their maps.
+        self.sizes = [2 ** i for i in range(3, int(math.log2(short)) + 1)]
         self.init = nn.Sequential(
-            spectral_norm(nn.ConvTranspose2d(cfg.latent_dim, ch[4] * 2, 4, 1, 0, bias=False)),
+            spectral_norm(nn.ConvTranspose2d(cfg.latent_dim, ch[4] * 2, 4 if start == (4, 4) else start,
+                                             1, 0, bias=False)),
             nn.BatchNorm2d(ch[4] * 2), GLU())
         self.ups = nn.ModuleDict({str(s): _up(ch[s // 2], ch[s], s in COMP_STAGES) for s in self.sizes})
         self.sles = nn.ModuleDict({str(s): SLE(ch[s // 16], ch[s]) for s in self.sizes
                                    if 64 <= s <= 512})
-        self.to_image = _conv(ch[cfg.resolution], cfg.channels, 3, 1, 1)
+        self.to_image = _conv(ch[short], cfg.channels, 3, 1, 1)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         feats = {4: self.init(z[:, :, None, None])}
@@ -146,12 +178,15 @@ def _down(cin: int, cout: int) -> nn.Sequential:
 
 
 class Decoder(nn.Module):
-    """Rebuilds an image of side `size` from 8x8 features (the paper's simple decoder)."""
+    """Rebuilds an image of (shorter) side `size` from 8x8 features (the paper's simple decoder);
+    `start`: the (height, width) ratio of non-square images' 4 px start map."""
 
-    def __init__(self, cin: int, channels: int, size: int, width: int) -> None:
+    def __init__(self, cin: int, channels: int, size: int, width: int,
+                 start: tuple[int, int] = (4, 4)) -> None:
         super().__init__()
         ch = _channels(G_MULT, max(1, width // 2))  # the official decoders use 32 at ngf 64
-        layers: list[nn.Module] = [nn.AdaptiveAvgPool2d(8)]
+        pool = 8 if start == (4, 4) else _scaled(8, start)
+        layers: list[nn.Module] = [nn.AdaptiveAvgPool2d(pool)]
         c, s = cin, 8
         while s < size:
             s *= 2
@@ -165,16 +200,16 @@ class Decoder(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """images (N, C, R, R) -> logits (N,); with reconstruct=True also (reconstructions, targets)."""
+    """images (N, C, H, W) -> logits (N,); with reconstruct=True also (reconstructions, targets)."""
 
     reconstructs = True  # the adversarial step adds the L1 distance of reconstructions to targets
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        check_resolution(cfg.resolution)
+        start_map = check_size(*cfg.size)
         self.num_classes = 0
         ch = _channels(D_MULT, cfg.width)
-        r, c = cfg.resolution, cfg.channels
+        r, c = min(cfg.size), cfg.channels  # sides below are those of the maps' shorter side
         if r == 1024:
             self.from_big = nn.Sequential(_conv(c, ch[1024], 4, 2, 1), nn.LeakyReLU(0.2),
                                           _conv(ch[1024], ch[512], 4, 2, 1), nn.BatchNorm2d(ch[512]),
@@ -201,6 +236,7 @@ class Discriminator(nn.Module):
         self.rf_big = nn.Sequential(_conv(cin, ch[8], 1), nn.BatchNorm2d(ch[8]), nn.LeakyReLU(0.2),
                                     _conv(ch[8], 1, 4))
         self.small = min(SMALL, r)
+        self.small_shape = _scaled(self.small, start_map)
         small_layers: list[nn.Module] = [_conv(c, ch[256], 4, 2, 1), nn.LeakyReLU(0.2)]
         s, cs = self.small // 2, ch[256]
         while s > 8:
@@ -210,17 +246,19 @@ class Discriminator(nn.Module):
         self.from_small = nn.Sequential(*small_layers)
         self.rf_small = _conv(cs, 1, 4)
         self.recon_size = min(SMALL, r)
-        self.decoder_big = Decoder(cin, c, self.recon_size, cfg.width)
-        self.decoder_small = Decoder(cs, c, self.recon_size, cfg.width)
-        self.decoder_part = Decoder(self.feat_channels[self.part_index], c, self.recon_size, cfg.width)
+        self.recon_shape = _scaled(self.recon_size, start_map)
+        self.decoder_big = Decoder(cin, c, self.recon_size, cfg.width, start_map)
+        self.decoder_small = Decoder(cs, c, self.recon_size, cfg.width, start_map)
+        self.decoder_part = Decoder(self.feat_channels[self.part_index], c, self.recon_size, cfg.width,
+                                    start_map)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, reconstruct: bool = False):
         feats = [self.from_big(x)]
         for i, down in enumerate(self.downs, start=1):
             f = down(feats[-1])
             feats.append(self.sles[str(i)](feats[i - 3], f) if str(i) in self.sles else f)
-        small = self.from_small(F.interpolate(x, size=self.small, mode="nearest")
-                                if x.shape[-1] != self.small else x)
+        small = self.from_small(F.interpolate(x, size=self.small_shape, mode="nearest")
+                                if tuple(x.shape[-2:]) != self.small_shape else x)
         logits = self.rf_big(feats[-1]).flatten(1).mean(1) + self.rf_small(small).flatten(1).mean(1)
         if not reconstruct:
             return logits
@@ -229,20 +267,18 @@ class Discriminator(nn.Module):
         quarter = torch.randint(4, (1,), device=x.device)
         part = _quarter(feats[self.part_index], quarter)
         crop = _quarter(x, quarter)
-        h = x.shape[-1] // 2
-        whole = F.interpolate(x, size=self.recon_size, mode="area") if x.shape[-1] != self.recon_size \
-            else x
-        crop = F.interpolate(crop, size=self.recon_size, mode="area") if h != self.recon_size else crop
+        shape = self.recon_shape
+        whole = F.interpolate(x, size=shape, mode="area") if tuple(x.shape[-2:]) != shape else x
+        crop = F.interpolate(crop, size=shape, mode="area") if tuple(crop.shape[-2:]) != shape else crop
         recons = [self.decoder_big(feats[-1]), self.decoder_small(small), self.decoder_part(part)]
         return logits, recons, [whole, whole, crop]
 
 
 def _quarter(x: torch.Tensor, quarter: torch.Tensor) -> torch.Tensor:
-    """Quarter 0-3 (reading order) of square maps x (N, C, S, S)."""
-    h = x.shape[-1] // 2
-    offsets = torch.arange(h, device=x.device)
-    rows = torch.div(quarter, 2, rounding_mode="floor") * h + offsets
-    cols = quarter % 2 * h + offsets
+    """Quarter 0-3 (reading order) of maps x (N, C, H, W)."""
+    h, w = x.shape[-2] // 2, x.shape[-1] // 2
+    rows = torch.div(quarter, 2, rounding_mode="floor") * h + torch.arange(h, device=x.device)
+    cols = quarter % 2 * w + torch.arange(w, device=x.device)
     return x.index_select(2, rows).index_select(3, cols)
 
 
@@ -274,4 +310,5 @@ register_family(Family(
               "width": 64},
     resolutions=RESOLUTIONS,
     settings=FastGANSettings,
+    check_size=check_size,
 ))

@@ -5,6 +5,7 @@ decoder maps a latent to pixel logits, with images = tanh(logits / 2) = 2 sigmoi
 so both the Bernoulli (BCE) and the Gaussian (MSE) reconstruction losses read the same output.
 The conv VAE follows the classic small CVAE: strided convs (32, 64 feature maps at width 64) to
 2 x latent; decoder dense -> 7x7x32 (28 px) or 8x8x32 (32 px and up) -> transposed convs.
+Non-square images (vae-conv) have a bottleneck of their aspect ratio (8x16 for 64x128).
 Labels are accepted and ignored (the families are unconditional).
 """
 
@@ -32,6 +33,25 @@ def vae_stages(resolution: int) -> tuple[int, int]:
     return stages_for(resolution)
 
 
+def vae_map(width: int, height: int) -> tuple[int, int, int]:
+    """(bottleneck height, bottleneck width, number of x2 stages) for an image size, or a
+    UserError listing sizes that work. The shorter side sets the stages, as in `vae_stages`."""
+    if width == height:
+        start, k = vae_stages(width)
+        return start, start, k
+    try:
+        _, k = vae_stages(min(width, height))
+    except UserError:
+        raise UserError(f"resolution {width}x{height} is not supported: the shorter side must be "
+                        "28, 32, 64 or 128 (any 4*2^k or 7*2^k from 8 to 256), e.g. 64x128") from None
+    step = 2 ** k
+    if width % step or height % step or max(width, height) > 1024:
+        w, h = (min(1024, max(step, v // step * step)) for v in (width, height))
+        raise UserError(f"resolution {width}x{height} is not supported: both sides must be "
+                        f"multiples of {step} up to 1024, e.g. {w}x{h}")
+    return height // step, width // step, k
+
+
 class _Decoder(nn.Module):
     """Shared decoder interface: forward gives images in [-1, 1], logits gives pre-activations."""
 
@@ -43,17 +63,17 @@ class _Decoder(nn.Module):
 
 
 class ConvEncoder(nn.Module):
-    """images (N, C, R, R) -> (mu, logvar), each (N, latent_dim)."""
+    """images (N, C, H, W) -> (mu, logvar), each (N, latent_dim)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        start, k = vae_stages(cfg.resolution)
+        start_h, start_w, k = vae_map(*cfg.size)
         chans = [cfg.channels] + [max(1, cfg.width * 2 ** i // 2) for i in range(k)]
         layers: list[nn.Module] = []
         for c_in, c_out in zip(chans[:-1], chans[1:], strict=True):
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.ReLU(True)]
         self.features = nn.Sequential(*layers, nn.Flatten())
-        self.head = nn.Linear(chans[-1] * start * start, 2 * cfg.latent_dim)
+        self.head = nn.Linear(chans[-1] * start_h * start_w, 2 * cfg.latent_dim)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.head(self.features(x)).chunk(2, dim=1)
@@ -61,13 +81,13 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(_Decoder):
-    """z (N, latent_dim) -> dense start x start x width/2 -> transposed convs -> (N, C, R, R)."""
+    """z (N, latent_dim) -> dense start x start x width/2 -> transposed convs -> (N, C, H, W)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        start, k = vae_stages(cfg.resolution)
-        self.start, self.base = start, max(1, cfg.width // 2)
-        self.dense = nn.Sequential(nn.Linear(cfg.latent_dim, self.base * start * start), nn.ReLU(True))
+        start_h, start_w, k = vae_map(*cfg.size)
+        self.start, self.base = (start_h, start_w), max(1, cfg.width // 2)
+        self.dense = nn.Sequential(nn.Linear(cfg.latent_dim, self.base * start_h * start_w), nn.ReLU(True))
         # The encoder's feature maps in reverse: 32 -> 64 -> 32 at width 64, as in the classic CVAE.
         chans = [self.base] + [max(1, cfg.width * 2 ** i // 2) for i in reversed(range(k))]
         layers: list[nn.Module] = []
@@ -77,7 +97,7 @@ class ConvDecoder(_Decoder):
         self.net = nn.Sequential(*layers)
 
     def logits(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.dense(z).view(-1, self.base, self.start, self.start)
+        h = self.dense(z).view(-1, self.base, *self.start)
         return self.net(h)
 
 
@@ -140,6 +160,7 @@ register_family(Family(
     description="Convolutional VAE: strided convs -> 2 x latent, dense -> 7x7/8x8 -> transposed "
                 "convs; --recon bce|mse, --beta, --kl-warmup; Adam(1e-3)",
     defaults=dict(_VAE_DEFAULTS),
+    check_size=vae_map,
 ))
 
 register_family(Family(

@@ -17,8 +17,8 @@ from latentstudio.errors import UserError
 _GRID_FILE = re.compile(r"^(epoch|step)_(\d+)\.png$")
 
 
-def default_run_dir(model: str, data: str, resolution: int) -> Path:
-    """runs/MODEL-DATA-RESpx-TIMESTAMP."""
+def default_run_dir(model: str, data: str, resolution: int | str) -> Path:
+    """runs/MODEL-DATA-RESpx-TIMESTAMP (RES: 64, or 64x128 for non-square runs)."""
     name = Path(data).name if ":" not in data else data.replace(":", "-")
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{model}-{name}-{resolution}px-{stamp}"

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from latentstudio.data.base import parse_size
 from latentstudio.models import Kind
 
 PREVIEW_SEED_OFFSET = 12345  # previews use their own fixed latents, apart from training noise
@@ -33,10 +34,11 @@ def preview_labels(num_classes: int, count: int) -> torch.Tensor | None:
     return torch.arange(num_classes).repeat_interleave(max(1, count // num_classes))
 
 
-def preview_layout(kind: Kind, count: int, num_classes: int, resolution: int) -> dict[str, Any]:
+def preview_layout(kind: Kind, count: int, num_classes: int, resolution: int | str) -> dict[str, Any]:
     """How the preview grid is tiled and what each cell shows.
 
-    cells[i] = {"kind": "sample"|"real"|"recon", "z": index into the preview latents (samples),
+    `cell` is a cell's width in pixels and `cell_height` its height (`resolution` "WxH" or a
+    square side). cells[i] = {"kind": "sample"|"real"|"recon", "z": index into the preview latents (samples),
     "image": index into the training images (real, recon), "label": class or None}.
     """
     cells: list[dict[str, Any]] = []
@@ -55,7 +57,9 @@ def preview_layout(kind: Kind, count: int, num_classes: int, resolution: int) ->
                 cells += [{"kind": row, "z": start + j if row == "sample" else None,
                            "image": None if row == "sample" else start + j, "label": None}
                           for j in range(width)]
-    return {"per_row": per_row, "cell": resolution, "padding": GRID_PADDING, "cells": cells}
+    width, height = parse_size(resolution)
+    return {"per_row": per_row, "cell": width, "cell_height": height, "padding": GRID_PADDING,
+            "cells": cells}
 
 
 def preview_images(layout: dict[str, Any], z: torch.Tensor,

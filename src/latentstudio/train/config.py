@@ -27,7 +27,7 @@ class TrainConfig:
 
     model: str = "dcgan"
     data: str = "shapes"
-    resolution: int = 32
+    resolution: int | str = 32  # side in px, or "WIDTHxHEIGHT" for non-square images
     channels: int | None = None  # None: the data source's own (1 for MNIST, 3 otherwise); 2/4: + alpha
     fit: Literal["crop", "pad"] = "crop"
     data_limit: int | None = None
@@ -79,6 +79,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.betas, list):
             self.betas = tuple(self.betas)  # from JSON
+        if isinstance(self.resolution, str):  # "64" -> 64, "64X128" -> "64x128"
+            from latentstudio.data.base import parse_size, size_text
+
+            text = size_text(*parse_size(self.resolution))
+            self.resolution = int(text) if text.isdigit() else text
         self._check_types()
         positive = {
             "batch_size": self.batch_size, "latent_dim": self.latent_dim,
@@ -150,6 +155,13 @@ class TrainConfig:
         if self.seed < 0:
             raise UserError(f"--seed must be 0 or more, got {self.seed}")
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the images in pixels."""
+        from latentstudio.data.base import parse_size
+
+        return parse_size(self.resolution)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able settings."""
         d = dataclasses.asdict(self)
@@ -188,18 +200,34 @@ def resolve_config(cfg: TrainConfig, family: Family) -> TrainConfig:
             changes[f.name] = family.defaults.get(f.name, FALLBACK_DEFAULTS.get(f.name))
     own = family.settings_from(cfg.family_settings)
     changes["family_settings"] = dataclasses.asdict(own) if own is not None else {}
+    check_size(cfg, family)
     return dataclasses.replace(cfg, **changes)
+
+
+def check_size(cfg: TrainConfig, family: Family) -> None:
+    """A UserError unless the family makes images of the config's size (square: at build)."""
+    width, height = cfg.size
+    if width == height:
+        return
+    if family.check_size is None:
+        from latentstudio.models import all_families
+
+        able = ", ".join(f.name for f in all_families() if f.check_size is not None)
+        raise UserError(f"--resolution {cfg.resolution}: {family.name} makes square images only; "
+                        f"non-square sizes work with --model {able}")
+    family.check_size(width, height)
 
 
 def model_config_for(cfg: TrainConfig, family: Family, channels: int, num_classes: int) -> ModelConfig:
     """The ModelConfig of a resolved config for data with these channels and classes."""
     from latentstudio.models import ModelConfig
 
+    width, height = cfg.size
     return ModelConfig(
-        resolution=cfg.resolution, channels=channels, latent_dim=cfg.latent_dim,
+        resolution=width, channels=channels, latent_dim=cfg.latent_dim,
         width=cfg.width, num_classes=num_classes if family.conditional else 0,
         spectral_norm=cfg.spectral_norm, batch_norm=family.defaults.get("batch_norm", True),
-        family_settings=dict(cfg.family_settings),
+        family_settings=dict(cfg.family_settings), height=height if height != width else None,
     )
 
 

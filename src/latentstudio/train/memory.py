@@ -80,7 +80,7 @@ class MemoryEstimate:
     """Predicted device memory of one training process, in bytes."""
 
     model: str
-    resolution: int
+    resolution: int | str  # a side, or "WIDTHxHEIGHT"
     batch_size: int
     precision: str
     device_type: str
@@ -123,7 +123,7 @@ def estimate_memory(cfg: TrainConfig, *, channels: int = 3, num_classes: int = 1
     with warnings.catch_warnings(), _fake_mode():
         warnings.simplefilter("ignore")
         parts = step_memory(cfg, mc, device_type)
-    data_bytes = data_count * mc.channels * mc.resolution ** 2 + (data_count * 8 if mc.num_classes else 0)
+    data_bytes = data_count * mc.channels * math.prod(mc.size) + (data_count * 8 if mc.num_classes else 0)
     peak_allocated = parts["peak"] + data_bytes
     total = peak_allocated
     if device_type == "cuda":
@@ -168,7 +168,7 @@ def step_memory(cfg: TrainConfig, mc: ModelConfig, device_type: str = "cuda") ->
         labels = torch.zeros(n, dtype=torch.long) if mc.num_classes else None
         # Steady state: optimiser state exists and every update path (n_critic) has run twice.
         for i in range(2 * (cfg.n_critic or 1)):
-            real = torch.rand(n, mc.channels, mc.resolution, mc.resolution) * 2 - 1
+            real = torch.rand(n, mc.channels, mc.size[1], mc.size[0]) * 2 - 1
             step(real, labels, i)
         params = list(models.parameters())
         ema = step.ema.shadow if step.ema is not None else None

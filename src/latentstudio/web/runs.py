@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from PIL import Image, ImageDraw
 
+from latentstudio.data.base import parse_size, size_text
 from latentstudio.errors import UserError
 from latentstudio.metrics.evaluate import headline_scores
 from latentstudio.models import get_kind
@@ -252,25 +253,30 @@ def grid_layout(meta: dict[str, Any]) -> dict[str, Any]:
         kind = get_kind(meta.get("kind", "gan"))
     except UserError as e:  # a plugin's kind that is not installed here
         raise ValueError(str(e)) from None
+    try:
+        size = parse_size(cfg.get("resolution", 32))
+    except UserError as e:
+        raise ValueError(str(e)) from None
     return preview_layout(kind, int(cfg.get("preview_count", 16)), int(mc.get("num_classes") or 0),
-                          int(cfg.get("resolution", 32)))
+                          size_text(*size))
 
 
 def crop_cell(grid_path: Path, layout: dict[str, Any], index: int) -> Image.Image | None:
     """Cell `index` (reading order, as make_grid tiles) of a preview grid as a picture, or None
     when the index is out of range or the grid's size does not fit the layout."""
     per_row, cell, pad = layout["per_row"], layout["cell"], layout["padding"]
+    cell_h = layout.get("cell_height", cell)
     n = len(layout["cells"])
     if not 0 <= index < n:
         return None
     rows = math.ceil(n / per_row)
     try:
         with Image.open(grid_path) as im:
-            if im.size != (per_row * (cell + pad) + pad, rows * (cell + pad) + pad):
+            if im.size != (per_row * (cell + pad) + pad, rows * (cell_h + pad) + pad):
                 return None
             r, c = divmod(index, per_row)
-            x, y = pad + c * (cell + pad), pad + r * (cell + pad)
-            return im.crop((x, y, x + cell, y + cell)).copy()
+            x, y = pad + c * (cell + pad), pad + r * (cell_h + pad)
+            return im.crop((x, y, x + cell, y + cell_h)).copy()
     except OSError:
         return None
 
@@ -289,21 +295,22 @@ def labelled_grid(grid_path: Path, layout: dict[str, Any]) -> Image.Image | None
     that a cell is at least 64 px; None when the grid's size does not fit the layout. The grid
     file itself keeps its layout: the gallery cuts cells out of it."""
     per_row, cell, pad = layout["per_row"], layout["cell"], layout["padding"]
+    cell_h = layout.get("cell_height", cell)
     labels = row_labels(layout)
     try:
         with Image.open(grid_path) as im:
             grid = im.convert("RGB")
     except OSError:
         return None
-    if grid.size != (per_row * (cell + pad) + pad, len(labels) * (cell + pad) + pad):
+    if grid.size != (per_row * (cell + pad) + pad, len(labels) * (cell_h + pad) + pad):
         return None
-    scale = max(1, math.ceil(64 / cell))
+    scale = max(1, math.ceil(64 / min(cell, cell_h)))
     grid = grid.resize((grid.width * scale, grid.height * scale), Image.Resampling.NEAREST)
     margin = 110
     out = Image.new("RGB", (grid.width + margin, grid.height), "white")
     out.paste(grid, (margin, 0))
     draw = ImageDraw.Draw(out)
     for r, label in enumerate(labels):
-        y = (pad + r * (cell + pad) + cell / 2) * scale
+        y = (pad + r * (cell_h + pad) + cell_h / 2) * scale
         draw.text((margin - 6, y), label, fill="black", anchor="rm")
     return out

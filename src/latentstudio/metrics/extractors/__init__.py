@@ -64,7 +64,7 @@ class Extractor:
             x = x.expand(-1, 3, -1, -1)
         if self.input_size and tuple(x.shape[-2:]) != (self.input_size, self.input_size):
             x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
-                              align_corners=False, antialias=x.shape[-1] > self.input_size)
+                              align_corners=False, antialias=max(x.shape[-2:]) > self.input_size)
         return x.contiguous(memory_format=torch.channels_last if self.channels_last
                             else torch.contiguous_format)
 

@@ -66,25 +66,27 @@ class DomainNet(nn.Module):
 class _Decoder(nn.Module):
     """Training-only head of the autoencoder task: code -> image at 4x the coarse grid."""
 
-    def __init__(self, dim: int, channels: int, resolution: int, width: int) -> None:
+    def __init__(self, dim: int, channels: int, resolution: int | tuple[int, int], width: int) -> None:
         super().__init__()
-        self.grid = -(-resolution // 4)
-        self.resolution = resolution
-        self.fc = nn.Linear(dim, 2 * width * self.grid**2)
+        # (height, width) of the images; `resolution` is a side or (width, height).
+        w, h = (resolution, resolution) if isinstance(resolution, int) else resolution
+        self.grid = (-(-h // 4), -(-w // 4))
+        self.resolution = (h, w)
+        self.fc = nn.Linear(dim, 2 * width * self.grid[0] * self.grid[1])
         self.up = nn.Sequential(
             nn.Upsample(scale_factor=2), *_block(2 * width, width, 1),
             nn.Upsample(scale_factor=2), nn.Conv2d(width, channels, 3, 1, 1), nn.Tanh(),
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.fc(z).view(len(z), -1, self.grid, self.grid)
-        return self.up(x)[..., : self.resolution, : self.resolution]
+        x = self.fc(z).view(len(z), -1, *self.grid)
+        return self.up(x)[..., : self.resolution[0], : self.resolution[1]]
 
 
 def _task_head(dataset: ImageSet, dim: int, width: int) -> tuple[str, nn.Module]:
     if dataset.labels is not None and len(torch.unique(dataset.labels)) >= 2:
         return "classes", nn.Linear(dim, int(dataset.labels.max()) + 1)
-    return "autoencoder", _Decoder(dim, dataset.channels, dataset.resolution, width)
+    return "autoencoder", _Decoder(dim, dataset.channels, dataset.size, width)
 
 
 def train_domain_network(dataset: ImageSet, config: DomainTraining = DomainTraining(),

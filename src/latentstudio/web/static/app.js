@@ -321,7 +321,7 @@ async function runPage(name, token) {
     for (const item of state.curated) {
       if (item.source !== "grid" || gridName(item) !== shown) continue;
       const r = Math.floor(item.index / g.per_row), c = item.index % g.per_row;
-      const x = g.padding + c * (g.cell + g.padding), y = g.padding + r * (g.cell + g.padding);
+      const x = g.padding + c * (g.cell + g.padding), y = g.padding + r * ((g.cell_height ?? g.cell) + g.padding);
       gridBox.append(h("span", { class: "mark", "data-index": item.index, style: `left:${(100 * x) / g.W}%;top:${(100 * y) / g.H}%` }, "★"));
     }
   }
@@ -331,9 +331,9 @@ async function runPage(name, token) {
     const rect = gridImg.getBoundingClientRect();
     const x = ((ev.clientX - rect.left) * g.W) / rect.width - g.padding;
     const y = ((ev.clientY - rect.top) * g.H) / rect.height - g.padding;
-    const step = g.cell + g.padding;
-    if (x < 0 || y < 0 || x % step >= g.cell || y % step >= g.cell) return;  // on the padding
-    const c = Math.floor(x / step), r = Math.floor(y / step);
+    const step = g.cell + g.padding, cellH = g.cell_height ?? g.cell, stepY = cellH + g.padding;
+    if (x < 0 || y < 0 || x % step >= g.cell || y % stepY >= cellH) return;  // on the padding
+    const c = Math.floor(x / step), r = Math.floor(y / stepY);
     if (c >= g.per_row) return;
     const index = r * g.per_row + c;
     if (index >= g.count) return;
