@@ -103,3 +103,13 @@ def test_bad_sizes_say_how_to_write_one(text: str) -> None:
     with pytest.raises(UserError, match="like 64 .square. or 64x128"):
         parse_size(text)
     assert parse_size("64X128") == (64, 128) and parse_size(48) == (48, 48)
+
+
+def test_pack_and_info_take_width_x_height(tmp_path, capsys):
+    from latentstudio.cli import main
+
+    out = tmp_path / "wide.npz"
+    assert main(["pack", "shapes:8", "--resolution", "48x32", "--out", str(out)]) == 0
+    assert "(48x32 px" in capsys.readouterr().out
+    assert main(["info", str(out)]) == 0
+    assert "8 images, 48x32 px" in capsys.readouterr().out

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from latentstudio.commands import non_negative_int
 from latentstudio.data import RESOLUTIONS
+from latentstudio.data.base import size_text
 
 if TYPE_CHECKING:
     import torch
@@ -16,16 +17,23 @@ _SPECS = ("shapes, shapes:N, folder:PATH or a directory, mnist, fashion-mnist, c
           "cifar10:horse,deer, or a pack.npz")
 
 
+def _size(text: str) -> int | str:
+    """--resolution: an int for a square size, "WxH" otherwise (checked where it is used)."""
+    return int(text) if text.strip().isdigit() else text.strip().lower()
+
+
 def _add_decode_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", metavar="SPEC", help=f"what to read: {_SPECS}")
-    p.add_argument("--resolution", type=int, default=32, metavar="PX",
-                   help=f"square size in pixels (default 32; usual: {', '.join(map(str, RESOLUTIONS))})")
+    p.add_argument("--resolution", type=_size, default=32, metavar="PX",
+                   help=f"size in pixels, or WIDTHxHEIGHT like 64x128 (default 32; usual: "
+                        f"{', '.join(map(str, RESOLUTIONS))})")
     p.add_argument("--channels", type=int, choices=(1, 2, 3, 4), default=None,
                    help="1 (grey) or 3 (colour); 4 (RGBA) or 2 (grey + alpha) keep a folder's "
                         "transparency; default: the source's own (a folder is 1 when every "
                         "image in it is grayscale, else 3)")
     p.add_argument("--fit", choices=("crop", "pad"), default="crop",
-                   help="non-square images: centre-crop the short side (default) or pad to a square")
+                   help="images of another shape: centre-crop to the size's aspect ratio "
+                        "(default) or pad")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="use at most N images")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of procedural sources (default 0)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
@@ -84,7 +92,7 @@ def run_pack(args: argparse.Namespace) -> int:
                                 args.seed, args.limit, args.progress, args.compress)
     size_mb = path.stat().st_size / 1e6
     classes = f", {images.num_classes} classes" if images.labels is not None else ""
-    print(f"wrote {len(images)} images ({images.resolution} px, {_channels(images.channels)}"
+    print(f"wrote {len(images)} images ({size_text(*images.size)} px, {_channels(images.channels)}"
           f"{classes}) to {path} ({size_mb:.1f} MB), fingerprint {images.fingerprint()}")
     return 0
 
@@ -101,7 +109,7 @@ def run_info(args: argparse.Namespace) -> int:
     else:
         images = load_dataset(args.spec, args.resolution, args.channels, args.fit, args.seed,
                               args.limit, args.progress)
-    print(f"{len(images)} images, {images.resolution} px, {_channels(images.channels)}, "
+    print(f"{len(images)} images, {size_text(*images.size)} px, {_channels(images.channels)}, "
           f"fingerprint {images.fingerprint()}")
     if images.channels in (2, 4):
         print(_alpha_line(images.images))
