@@ -282,3 +282,22 @@ def test_conditional_run_keeps_each_favourites_class(tiny_run, tmp_path):
         curated.write_text(json.dumps(data))
         r = c.post("/api/runs/cgan/videos", json={"items": ids})
         assert r.status_code == 400 and "has class 99" in r.json()["detail"]
+
+
+def test_a_projected_image_starred_from_the_cli_is_a_keyframe(client, runs_root, tmp_path, capsys):
+    from latentstudio.cli import main
+
+    target = tmp_path / "photo.png"
+    Image.new("RGB", (40, 40), (30, 160, 90)).save(target)
+    assert main(["project", str(runs_root / RUN), str(target), "--steps", "3", "--restarts", "1",
+                 "--out", str(tmp_path / "photo.pt"), "--star"]) == 0
+    assert "starred in" in capsys.readouterr().out
+    items = client.get(f"/api/runs/{RUN}/curated").json()["items"]
+    projected = [i for i in items if i["source"] == "projected"]
+    assert len(projected) == 1 and projected[0]["target"] == "photo.png" and projected[0]["has_latent"]
+    seed = star(client, 4)
+    r = client.post(f"/api/runs/{RUN}/videos", json={"items": [projected[0]["id"], seed],
+                                                      "steps": 2, "format": "gif", "name": "mix"})
+    assert r.status_code == 202, r.text
+    assert wait_for(client)["state"] == "done"
+    assert (runs_root / RUN / "videos" / "mix.gif").is_file()

@@ -84,6 +84,15 @@ def cmd_project(args: argparse.Namespace) -> int:
           + (f", class {result.label})" if result.label is not None else ")"))
     print(f"wrote {side} (target | result)")
     print(f"  use it as a keyframe: latentstudio interpolate {args.run} --seeds {latent},7 --out walk.gif")
+    if args.star:
+        from latentstudio.images import to_pil
+        from latentstudio.web.curation import add_item
+
+        name = Path(args.image).name
+        add_item(Path(args.run), f"projected:{name}:{latent.name}", to_pil(result.image),
+                 {"source": "projected", "target": name, "mse": round(result.mse, 6), "seed": None},
+                 result.z, result.label)
+        print(f"  starred in {args.run}: the gallery's favourites and video keyframes show it")
     return 0
 
 
@@ -199,6 +208,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="random starts for GANs, best kept [default: 8]")
     p.add_argument("--class", dest="class_", help="class (conditional models; default: try all)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the restarts [default: 0]")
+    p.add_argument("--star", action="store_true",
+                   help="also add the result to the run's favourites (a keyframe in the gallery's "
+                        "video panel)")
     p.set_defaults(func=cmd_project)
 
     p = sub.add_parser(

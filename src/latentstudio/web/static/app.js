@@ -73,6 +73,12 @@ function healthLine(health, id) {
 function every(ms, fn) { timers.push(setInterval(fn, ms)); }
 
 const enc = encodeURIComponent;
+// What a favourite shows: a grid cell (by epoch or step), a projected image, or a seed.
+function favCaption(i, withStep = false) {
+  if (i.source === "grid") return `${i.epoch !== null && i.epoch !== undefined ? "epoch " + i.epoch : "step " + i.step} · #${i.index}`;
+  if (i.source === "projected") return `projected ${i.target}`;
+  return `seed ${i.seed}` + (withStep ? ` · step ${i.step}` : "");
+}
 
 // ----- theme
 (function theme() {
@@ -501,7 +507,7 @@ async function runPage(name, token) {
     const a = document.getElementById("interp-a"), b = document.getElementById("interp-b");
     if (!a) return;
     const usable = state.curated.filter((i) => i.has_latent);
-    const opts = () => usable.map((i) => h("option", { value: i.id }, i.seed !== null && i.seed !== undefined ? `seed ${i.seed}` : `grid e${i.epoch} #${i.index}`));
+    const opts = () => usable.map((i) => h("option", { value: i.id }, favCaption(i)));
     const keepA = a.value, keepB = b.value;
     a.replaceChildren(...opts()); b.replaceChildren(...opts());
     if (usable.some((i) => i.id === keepA)) a.value = keepA;
@@ -531,7 +537,7 @@ async function runPage(name, token) {
 function videoPanel(name, token) {
   const v = { order: [], off: new Set(), items: new Map(), polling: false };
   const base = `/api/runs/${enc(name)}/videos`;
-  const caption = (i) => i.source === "grid" ? `epoch ${i.epoch} · #${i.index}` : `seed ${i.seed}`;
+  const caption = (i) => favCaption(i);
   const field = (id, label, value, min, max, title) => [h("label", { for: id, title }, label),
     h("input", { type: "number", id, min, max, value, title, style: "width:5rem", oninput: showLength })];
   const list = h("ol", { class: "video-order", id: "video-order" });
@@ -663,7 +669,7 @@ function videoPanel(name, token) {
 
 // ----- favourites (shared tile and the page across runs)
 function favTile(item, onUnstar) {
-  const caption = item.source === "grid" ? `epoch ${item.epoch} · #${item.index}` : `seed ${item.seed} · step ${item.step}`;
+  const caption = favCaption(item, true);
   return h("div", { class: "tile starred fav", "data-id": item.id },
     item.url ? h("img", { class: "pix", src: item.url, alt: caption }) : h("div", { class: "muted small" }, "file missing"),
     h("button", { class: "star", type: "button", "aria-pressed": true, title: "unstar", onclick: onUnstar }, "★"),
