@@ -48,6 +48,8 @@ CONTENDERS: dict[str, dict[str, Any]] = {
     "fastgan-lite0": {"model": "fastgan", "width": 16, "batch_size": 16, "augment": "diffaug",
                       "ema": 0.999, "recon_loss": "lite0"},
     "dcgan-ada": {"model": "dcgan", "width": 32, "batch_size": 32, "augment": "ada", "ema": 0.999},
+    "dcgan-plain": {"model": "dcgan", "width": 32, "batch_size": 32, "augment": "none",
+                    "ema": 0.999},
     "fastgan-ada": {"model": "fastgan", "width": 16, "batch_size": 16, "augment": "ada",
                     "ema": 0.999},
 }
@@ -163,16 +165,29 @@ def train_worker(spec: dict[str, Any]) -> None:
     (Path(cfg.out) / "bench_train.json").write_text(json.dumps(summary))
 
 
+def contender(name: str) -> dict[str, Any]:
+    """The settings of NAME or NAME:KEY=VALUE:... (e.g. fastgan:width=8)."""
+    base, *pairs = name.split(":")
+    if base not in CONTENDERS:
+        raise SystemExit(f"unknown model {base!r}: use {', '.join(CONTENDERS)}")
+    return {**CONTENDERS[base], **dict(_setting(p) for p in pairs)}
+
+
+def _setting(text: str) -> tuple[str, Any]:
+    key, _, value = text.partition("=")
+    return key, json.loads(value) if value[:1] in "0123456789-[{" else value
+
+
 def train_all(names: list[str], data: str, resolution: int, seconds: float, threads: int,
               out: Path, seed: int, overrides: dict[str, Any]) -> dict[str, dict]:
     """Start every contender at once with the same deadline; wait for all."""
     deadline = time.time() + seconds
     procs = {}
     for name in names:
-        run_dir = out / "runs" / name
+        run_dir = out / "runs" / name.replace(":", "_")
         if run_dir.exists():
             shutil.rmtree(run_dir)
-        config = {**CONTENDERS[name], **overrides, "data": data, "resolution": resolution,
+        config = {**contender(name), **overrides, "data": data, "resolution": resolution,
                   "steps": 10**7, "seed": seed, "out": str(run_dir), "log_every": 10,
                   "preview_every": 10**6, "checkpoint_every": 10**6, "device": "cpu"}
         spec = {"config": config, "deadline": deadline, "threads": threads}
@@ -182,7 +197,7 @@ def train_all(names: list[str], data: str, resolution: int, seconds: float, thre
     for name, proc in procs.items():
         if proc.wait() != 0:
             raise SystemExit(f"training {name} failed (exit {proc.returncode})")
-    return {name: json.loads((out / "runs" / name / "bench_train.json").read_text())
+    return {name: json.loads((out / "runs" / name.replace(":", "_") / "bench_train.json").read_text())
             for name in names}
 
 
@@ -227,12 +242,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--minutes", type=float, default=10.0, help="training budget per model")
     p.add_argument("--models", default="dcgan,fastgan",
-                   help=f"comma list of {', '.join(CONTENDERS)} [default: dcgan,fastgan]")
+                   help=f"comma list of {', '.join(CONTENDERS)}, each with optional :KEY=VALUE "
+                        "changes (fastgan:width=8) [default: dcgan,fastgan]")
     p.add_argument("--threads", type=int, default=1, help="torch threads per model [default: 1]")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting of every contender (e.g. --set width=8)")
     p.add_argument("--n", type=int, help="samples to score [default: as many as the real images, "
                    "at most 2000]")
+    p.add_argument("--extractors", default="lite0,domain",
+                   help="feature spaces to score in [default: lite0,domain]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tag", help="name of the result files [default: from the data]")
     p.add_argument("--out", type=Path, help="folder for results [default: benchmarks/results]")
@@ -246,8 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or RESULTS
     out.mkdir(parents=True, exist_ok=True)
     work = args.work or out / "fewshot_runs"
-    overrides = dict(kv.split("=", 1) for kv in args.set)
-    overrides = {k: json.loads(v) if v[:1] in "0123456789-[{" else v for k, v in overrides.items()}
+    overrides = dict(_setting(kv) for kv in args.set)
     if args.quick:
         args.minutes = args.minutes if args.minutes != 10.0 else 0.1
         data = f"folder:{quick_folder(work)}"
@@ -261,9 +278,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         raise SystemExit("give --openmoji PACKAGE, --data SPEC or --quick")
     names = args.models.split(",")
-    unknown = [n for n in names if n not in CONTENDERS]
-    if unknown:
-        raise SystemExit(f"unknown model {unknown[0]!r}: use {', '.join(CONTENDERS)}")
+    for name in names:
+        contender(name)
 
     load_before = os.getloadavg()[0]
     started = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -281,13 +297,13 @@ def main(argv: list[str] | None = None) -> None:
         n = min(n, 32)
     rows: dict[str, dict] = {}
     for name in names:
-        run_dir = work / "runs" / name
+        run_dir = work / "runs" / name.replace(":", "_")
         t0 = time.perf_counter()
-        scores = {ex: score(run_dir, ex, n) for ex in ("lite0", "domain")}
+        scores = {ex: score(run_dir, ex, n) for ex in args.extractors.split(",")}
         print(f"scored {name} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        grid = out / f"fewshot_{tag}_{name}.png"
+        grid = out / f"fewshot_{tag}_{name.replace(':', '_').replace('=', '')}.png"
         save_grid(run_dir, grid)
-        rows[name] = {"settings": {**CONTENDERS[name], **overrides}, "train": trained[name],
+        rows[name] = {"settings": {**contender(name), **overrides}, "train": trained[name],
                       "scores": scores, "grid": grid.name}
         print(f"{name}: {json.dumps(rows[name])}", file=sys.stderr)
     result = {"benchmark": "fewshot_quality", "started": started, "data": data,
@@ -314,17 +330,19 @@ def report(r: dict) -> str:
              f"Scored on {r['n_scored']} samples of the EMA generator against the training images.",
              "",
              "| model | settings | steps | img/s | CPU s | FID (lite0) | KID (lite0) | FID (domain) | "
-             "KID (domain) | precision / recall (domain) | memorisation (lite0 / domain / px) |",
+             "KID (domain) | precision / recall (lite0) | memorisation (lite0 / domain / px) |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    nan = {k: float("nan") for k in ("fid", "kid", "precision", "recall", "memorisation",
+                                     "memorisation_px")}
     for name, row in r["models"].items():
         s, t = row["scores"], row["train"]
-        lite, dom = s["lite0"], s["domain"]
+        lite, dom = s.get("lite0", nan), s.get("domain", nan)
         settings = ", ".join(f"{k} {v}" for k, v in row["settings"].items() if k != "model")
         lines.append(
             f"| {name} | {settings} | {t['steps']} | {t['images_per_s']:.1f} | "
             f"{t.get('cpu_seconds', float('nan')):.0f} | {lite['fid']:.1f} | "
             f"{lite['kid']:.4f} | {dom['fid']:.2f} | {dom['kid']:.4f} | "
-            f"{dom['precision']:.2f} / {dom['recall']:.2f} | {lite['memorisation']:.3f} / "
+            f"{lite['precision']:.2f} / {lite['recall']:.2f} | {lite['memorisation']:.3f} / "
             f"{dom['memorisation']:.3f} / {lite['memorisation_px']:.3f} |")
     ada = {n: row["train"] for n, row in r["models"].items() if "ada_p" in row["train"]}
     if ada:

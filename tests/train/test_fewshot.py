@@ -31,7 +31,7 @@ def test_a_folder_at_64_px_gets_fastgan_and_says_why(tmp_path, capsys):
     out, err = capsys.readouterr()
     resolved = json.loads(out)
     assert resolved["model"] == "fastgan" and resolved["augment"] == "diffaug"
-    assert resolved["ema"] == 0.999 and resolved["width"] == 16
+    assert resolved["ema"] == 0.999 and resolved["width"] == 8
     line = [ln for ln in err.splitlines() if ln.startswith("no --model given")]
     assert len(line) == 1 and "12 images at 64 px: fastgan" in line[0]
 
