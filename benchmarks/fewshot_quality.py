@@ -214,8 +214,9 @@ def save_grid(run_dir: Path, path: Path) -> None:
     from latentstudio.images import make_grid, save_png
     from latentstudio.runs import load_run
 
-    images = load_run(run_dir).sample(64, seed=0)
-    save_png(make_grid(images, nrow=8), path)
+    run = load_run(run_dir)
+    side = 8 if run.model_config.resolution <= 128 else 4  # 4x4 of 256 px is already 1 MP
+    save_png(make_grid(run.sample(side * side, seed=0), nrow=side), path)
 
 
 def machine() -> dict[str, Any]:
@@ -351,7 +352,8 @@ def report(r: dict) -> str:
                                           for n, t in ada.items())]
     lines += ["", "CPU s: user CPU seconds the training process got (set-up included); with "
               "other work on the machine it is less than threads x minutes.",
-              "", "Grids (8x8, seed 0): " + ", ".join(f"`{row['grid']}`" for row in r["models"].values()),
+              "", "Grids (seed 0; 8x8 up to 128 px, 4x4 above): "
+              + ", ".join(f"`{row['grid']}`" for row in r["models"].values()),
               ""]
     return "\n".join(lines)
 

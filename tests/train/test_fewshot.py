@@ -25,22 +25,27 @@ def _folder(root: Path, count: int) -> Path:
     return root
 
 
-def test_a_folder_at_64_px_gets_fastgan_and_says_why(tmp_path, capsys):
+def test_a_folder_above_128_px_gets_fastgan_and_says_why(tmp_path, capsys):
     folder = _folder(tmp_path / "imgs", 12)
-    assert main(["train", "--data", f"folder:{folder}", "--resolution", "64", "--dry-run"]) == 0
+    assert main(["train", "--data", f"folder:{folder}", "--resolution", "256", "--device", "cpu",
+                 "--dry-run"]) == 0
     out, err = capsys.readouterr()
     resolved = json.loads(out)
     assert resolved["model"] == "fastgan" and resolved["augment"] == "diffaug"
-    assert resolved["ema"] == 0.999 and resolved["width"] == 8
+    assert resolved["ema"] == 0.999 and resolved["width"] == 16 and resolved["steps"] == 5000
     line = [ln for ln in err.splitlines() if ln.startswith("no --model given")]
-    assert len(line) == 1 and "12 images at 64 px: fastgan" in line[0]
+    assert len(line) == 1 and "12 images at 256 px: fastgan" in line[0]
 
 
-def test_a_folder_at_32_px_gets_dcgan_with_its_tricks_and_flags_win(tmp_path):
+def test_a_folder_up_to_128_px_gets_dcgan_on_a_cpu_and_fastgan_on_a_gpu(tmp_path):
     folder = _folder(tmp_path / "imgs", 5)
-    added, line = suggest({"data": str(folder), "resolution": 32, "width": 8}, on_gpu=False)
+    added, line = suggest({"data": str(folder), "resolution": 64, "width": 8}, on_gpu=False)
     assert added["model"] == "dcgan" and added["augment"] == "diffaug" and "width" not in added
-    assert "5 images at 32 px: dcgan" in line
+    assert "5 images at 64 px: dcgan" in line
+    added, _ = suggest({"data": str(folder), "resolution": 32}, on_gpu=False)
+    assert (added["model"], added["width"], added["batch_size"]) == ("dcgan", 32, 32)
+    added, _ = suggest({"data": str(folder), "resolution": "64x128"}, on_gpu=True)
+    assert (added["model"], added["width"], added["batch_size"]) == ("fastgan", 64, 8)
 
 
 def test_built_in_data_and_an_explicit_model_are_left_alone(tmp_path, capsys):

@@ -308,7 +308,7 @@ DEMO = dict(model="dcgan", data="shapes:6000", resolution=32, width=32, batch_si
             instance_noise=0.2, ema=0.995, preview_every=1, preview_count=36, seed=0)
 # FastGAN at 64 px, at the width and batch train/auto.py picks for a folder on a CPU.
 DEMO_FASTGAN = dict(model="fastgan", data="shapes:2000", resolution=64, width=8, batch_size=16,
-                    epochs=8, augment="diffaug", ema=0.999, preview_every=1, preview_count=36,
+                    epochs=16, augment="diffaug", ema=0.999, preview_every=1, preview_count=36,
                     seed=0)
 DEMOS = {"dcgan": DEMO, "fastgan": DEMO_FASTGAN}
 

@@ -1,5 +1,6 @@
 """Settings for a folder of images when no --model is given: the family and tricks that drew the
-better images for that many images at that resolution in benchmarks/fewshot_quality.py."""
+better images at that resolution in benchmarks/fewshot_quality.py (on a CPU), or FastGAN's own
+settings on a GPU (not measured here)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from latentstudio.data.folder import find_images
 
 FASTGAN_SIDES = (64, 128, 256, 512, 1024)
+DCGAN_LARGEST = 128
 
 
 def folder_of(spec: str) -> Path | None:
@@ -37,30 +39,31 @@ def suggest(settings: dict[str, Any], on_gpu: bool) -> tuple[dict[str, Any], str
         return None
     count = len(find_images(root))
     side = _smaller_side(settings.get("resolution", TrainConfig.resolution))
-    if side in FASTGAN_SIDES:
-        # FastGAN's official width (ngf 64) and batch 8 on a GPU. On a CPU at 64 px, width 8
-        # trained twice the images of width 16 in the same time and drew the better emoji
-        # (FID lite0 148 vs dcgan's 186 in 10 minutes); at 256 px width 16 costs only ~25%
-        # more per image than 8, and 8 leaves 4 channels at full size.
+    if side in FASTGAN_SIDES and (on_gpu or side > DCGAN_LARGEST):
+        # FastGAN's official width (ngf 64) and batch 8 on a GPU; on a CPU above 128 px width 16
+        # costs only ~25% more per image than 8, which leaves 4 channels at full size.
         picked = {"model": "fastgan", "augment": "diffaug", "ema": 0.999,
-                  "width": 64 if on_gpu else (8 if side == 64 else 16),
-                  "batch_size": 8 if on_gpu else 16}
-        why = (f"{count} images at {side} px: fastgan (FastGAN works at 64-1024 px and was "
-               f"better than dcgan on a few hundred images)")
+                  "width": 64 if on_gpu else 16, "batch_size": 8}
+        why = (f"{count} images at {side} px: fastgan (FastGAN is made for a few hundred images "
+               f"at 64-1024 px" + ("" if on_gpu else "; dcgan stops at 128 px") + ")")
     else:
+        # On a CPU at 64 px, 10 minutes on 500 emoji: dcgan at width 32 drew the more
+        # recognisable emoji (FID lite0 138 vs fastgan's 152 at width 8, in the quietest of
+        # four runs; see the README's "Few images, high resolution").
         picked = {"model": "dcgan", "augment": "diffaug", "ema": 0.999,
                   "width": 64 if on_gpu else 32, "batch_size": 64 if on_gpu else 32}
-        why = (f"{count} images at {side} px: dcgan (FastGAN needs 64, 128, 256, 512 or 1024 "
-               f"px)")
+        why = f"{count} images at {side} px: dcgan (" + (
+            "FastGAN needs 64-1024 px" if side not in FASTGAN_SIDES else
+            "on a CPU it drew better than fastgan at this size in the same time") + ")"
     if count < 1000:
         why += "; DiffAugment and an EMA generator, as few images overfit the discriminator"
     else:
         why += "; DiffAugment and an EMA generator"
     if "epochs" not in settings and "steps" not in settings:
         # An epoch of a few hundred images is a handful of steps: the length is set in steps.
-        # On a CPU, about 10-15 minutes on 2 cores at these widths; on a GPU, the official
-        # FastGAN's 50k iterations.
-        picked["steps"] = 50000 if on_gpu else 3000
+        # On a CPU, dcgan at width 32 did 5,250 steps in 10 minutes on one core; on a GPU, the
+        # official FastGAN's 50k iterations.
+        picked["steps"] = 50000 if on_gpu else 5000
     added = {k: v for k, v in picked.items() if k not in settings}
     shown = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in added.items())
     return added, f"no --model given: {why} ({shown}; any flag overrides)"
