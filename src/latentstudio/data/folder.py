@@ -173,8 +173,8 @@ def reduce_for(img: Image.Image, resolution: int, fit: Literal["crop", "pad"] = 
 
 
 def decode_image(path: str | os.PathLike, resolution: int, channels: int = 3,
-                 fit: Literal["crop", "pad"] = "crop",
-                 transparent: list[bool] | None = None, height: int | None = None) -> np.ndarray:
+                 fit: Literal["crop", "pad"] = "crop", height: int | None = None,
+                 transparent: list[bool] | None = None) -> np.ndarray:
     """One image file as a uint8 (height or resolution, resolution, channels) array; raises if
     unreadable (ImageTooLarge above MAX_PIXELS). True is appended to `transparent` when alpha is
     composited away."""
@@ -288,7 +288,7 @@ def load_folder_images(path: str | os.PathLike, resolution: int = 32, channels: 
     transparent: list[bool] | None = [] if auto else None
 
     def decode(file: Path) -> np.ndarray:
-        return decode_image(file, resolution, channels, fit, transparent, height)
+        return decode_image(file, resolution, channels, fit, height, transparent)
 
     kept, pixels, skipped = _decode_all(root, files, decode, limit, progress)
     if transparent and len(transparent) >= len(kept) / 2:  # not for a stray cut-out among photos
