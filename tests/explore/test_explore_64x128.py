@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cli_checks import png_array
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from cli_checks import png_array
 from latentstudio.cli import main
 from latentstudio.web.app import create_app
 
