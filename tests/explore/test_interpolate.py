@@ -107,7 +107,7 @@ def test_interpolate_errors(dcgan_run: Path, tmp_path: Path) -> None:
         interpolate(dcgan_run, "3", tmp_path / "w.gif")
     with pytest.raises(UserError, match="bad seed|neither a seed"):
         interpolate(dcgan_run, "3,x7", tmp_path / "w.gif")
-    with pytest.raises(UserError, match=r"\.gif or \.mp4"):
+    with pytest.raises(UserError, match=r"\.gif, \.mp4, \.webm or \.mov"):
         interpolate(dcgan_run, "3,4", tmp_path / "w.avi")
     (tmp_path / "f").write_text("")
     with pytest.raises(UserError, match="cannot write"):
