@@ -220,17 +220,9 @@ def save_grid(run_dir: Path, path: Path) -> None:
 
 
 def machine() -> dict[str, Any]:
-    from latentstudio.precision import cpu_flags
+    from latentstudio.precision import cpu_flags, cpu_model
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "flags": sorted(cpu_flags() & {
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "flags": sorted(cpu_flags() & {
         "avx512_bf16", "amx_bf16", "avx512f", "avx2"}), "torch": torch.__version__,
         "python": platform.python_version()}
 

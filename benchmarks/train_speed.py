@@ -51,7 +51,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from latentstudio.data.shapes import make_shapes
 from latentstudio.images import to_pil
 from latentstudio.models import get_family
-from latentstudio.precision import cpu_flags, resolve_precision
+from latentstudio.precision import cpu_flags, cpu_model, resolve_precision
 from latentstudio.train.callbacks import Callback
 from latentstudio.train.config import TrainConfig, model_config_for, resolve_config
 from latentstudio.train.loop import Trainer
@@ -294,15 +294,9 @@ def time_vae(root: Path, batch: int, width: int, args: argparse.Namespace, devic
 
 
 def machine(device: torch.device) -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     from latentstudio.train.distributed import available_cpus
+
+    cpu = cpu_model()
 
     info = {"device": device.type, "cpu": cpu, "cpus_available": available_cpus(),
             "load_average": [round(v, 2) for v in os.getloadavg()],

@@ -39,3 +39,21 @@ def png_header(path: Path, width: int, height: int) -> Path:
 def png_array(data: bytes) -> np.ndarray:
     """PNG bytes (as the gallery serves them) as an RGB array."""
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def sprites(folder: Path, count: int = 32, side: int = 16,
+            hidden: tuple[int, int, int] = (0, 0, 0)) -> Path:
+    """`count` coloured discs and squares centred on a fully transparent background (whose colour
+    under the clear pixels is `hidden`, which no loader should let through)."""
+    from PIL import ImageDraw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        img = Image.new("RGBA", (side, side), (*hidden, 0))
+        r = side // 4 + i % 3
+        box = (side // 2 - r, side // 2 - r, side // 2 + r, side // 2 + r)
+        colour = (*map(int, rng.integers(0, 256, 3)), 255)
+        (ImageDraw.Draw(img).ellipse if i % 2 else ImageDraw.Draw(img).rectangle)(box, fill=colour)
+        img.save(folder / f"sprite{i:02d}.png")
+    return folder

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from cli_checks import one_line_error
+from cli_checks import sprites as shared_sprites
 from PIL import Image, ImageDraw
 
 from latentstudio import cli
@@ -20,18 +20,7 @@ from latentstudio.train.config import TrainConfig
 
 
 def sprites(folder: Path, count: int = 8, side: int = 32) -> Path:
-    """`count` coloured discs and squares, centred on a fully transparent background (whose
-    hidden colour is green, which no loader should let through)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i in range(count):
-        img = Image.new("RGBA", (side, side), (0, 255, 0, 0))
-        r = side // 4 + i % 3
-        box = (side // 2 - r, side // 2 - r, side // 2 + r, side // 2 + r)
-        colour = (*map(int, rng.integers(0, 256, 3)), 255)
-        (ImageDraw.Draw(img).ellipse if i % 2 else ImageDraw.Draw(img).rectangle)(box, fill=colour)
-        img.save(folder / f"sprite{i:02d}.png")
-    return folder
+    return shared_sprites(folder, count, side, hidden=(0, 255, 0))
 
 
 def test_channels_4_keeps_alpha_with_neutral_colour_under_clear_pixels(tmp_path, capsys):

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_checks import sprites as shared_sprites
 from explore_runs import EXPLORE
-from PIL import Image, ImageDraw
+from PIL import Image
 from torch import nn
 
 from latentstudio import cli, images
@@ -22,17 +23,7 @@ from latentstudio.metrics.extractors import Extractor
 
 
 def sprites(folder: Path, count: int = 32, side: int = 16) -> Path:
-    """`count` coloured discs and squares centred on a fully transparent background."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i in range(count):
-        img = Image.new("RGBA", (side, side), (0, 0, 0, 0))
-        r = side // 4 + i % 3
-        box = (side // 2 - r, side // 2 - r, side // 2 + r, side // 2 + r)
-        colour = (*map(int, rng.integers(0, 256, 3)), 255)
-        (ImageDraw.Draw(img).ellipse if i % 2 else ImageDraw.Draw(img).rectangle)(box, fill=colour)
-        img.save(folder / f"sprite{i:02d}.png")
-    return folder
+    return shared_sprites(folder, count, side)
 
 
 def _half_clear(n: int = 2, side: int = 16) -> torch.Tensor:

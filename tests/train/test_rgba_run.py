@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw
+from cli_checks import sprites as shared_sprites
+from PIL import Image
 
 from latentstudio import cli
 from latentstudio.train import ada
@@ -18,17 +19,7 @@ from latentstudio.train.loop import train
 
 
 def sprites(folder: Path, count: int = 32, side: int = 32) -> Path:
-    """`count` coloured discs and squares centred on a fully transparent background."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i in range(count):
-        img = Image.new("RGBA", (side, side), (0, 0, 0, 0))
-        r = side // 4 + i % 3
-        box = (side // 2 - r, side // 2 - r, side // 2 + r, side // 2 + r)
-        colour = (*map(int, rng.integers(0, 256, 3)), 255)
-        (ImageDraw.Draw(img).ellipse if i % 2 else ImageDraw.Draw(img).rectangle)(box, fill=colour)
-        img.save(folder / f"sprite{i:02d}.png")
-    return folder
+    return shared_sprites(folder, count, side)
 
 
 def _opaque(n: int = 8, side: int = 16) -> torch.Tensor:
@@ -76,7 +67,8 @@ def test_full_policies_keep_alpha_in_range_and_transparent_stays_transparent() -
     x[:, :3] = 0
     g = torch.Generator().manual_seed(0)
     for out in (diffaug(x, g), ada.augment(x, 1.0, g)):
-        assert (out[:, 3] == -1).all()  # no op makes empty space opaque
+        # no op makes empty space opaque (ADA's resampling rotation leaves float rounding only)
+        assert (out[:, 3] <= -1 + 1e-5).all()
 
 
 # ----- training on RGBA sprites
