@@ -13,7 +13,7 @@ from latentstudio import atomic
 from latentstudio.cli import main
 
 TINY_FLAGS = ["--data", "shapes:96", "--width", "8", "--batch-size", "16", "--latent-dim", "16",
-              "--preview-count", "4", "--log-every", "2", "--seed", "3"]
+              "--preview-count", "4", "--log-every", "2", "--seed", "3", "--checkpoint-every", "1"]
 
 
 def _errors(stderr: str) -> list[str]:

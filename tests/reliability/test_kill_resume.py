@@ -19,7 +19,7 @@ from latentstudio.train.loop import train
 
 # 96 images in batches of 16: 6 steps per epoch, a checkpoint at every epoch's end.
 TINY = dict(data="shapes:96", resolution=32, batch_size=16, width=8, latent_dim=16, log_every=2,
-            preview_count=4, seed=3, ema=0.9, instance_noise=0.2)
+            preview_count=4, seed=3, ema=0.9, instance_noise=0.2, checkpoint_every=1)
 FLAGS = [x for k, v in TINY.items() for x in (f"--{k.replace('_', '-')}", str(v))]
 
 # Runs `latentstudio train` with checkpoint writes that stop before their rename when asked:

@@ -32,19 +32,19 @@ def test_run_page_lays_the_grid_out_in_tall_cells(client, tall: Path) -> None:
     d = client.get(f"/api/runs/{NAME}").json()
     layout = d["layout"]
     assert (layout["cell"], layout["cell_height"], layout["per_row"], layout["count"]) == (W, H, 2, 4)
-    epoch, grid_path = sample_grids(tall)[-1]
+    name, grid_path = sample_grids(tall)[-1]
     with Image.open(grid_path) as grid:
         pad = layout["padding"]
         assert grid.size == (2 * (W + pad) + pad, 2 * (H + pad) + pad)
-    res = client.get(f"/api/runs/{NAME}/grids/{epoch}/labelled.png")
+    res = client.get(f"/api/runs/{NAME}/grids/{name}/labelled.png")
     assert res.status_code == 200
     with Image.open(grid_path) as grid:
         assert Image.open(io.BytesIO(res.content)).height == 4 * grid.height  # 16 px wide -> 64 px
 
 
 def test_starring_a_cell_cuts_out_that_tall_cell(client, tall: Path) -> None:
-    epoch, grid_path = sample_grids(tall)[-1]
-    res = client.post(f"/api/runs/{NAME}/curated", json={"source": "grid", "epoch": epoch, "index": 3})
+    name, grid_path = sample_grids(tall)[-1]
+    res = client.post(f"/api/runs/{NAME}/curated", json={"source": "grid", "grid": name, "index": 3})
     assert res.status_code == 201, res.text
     item = res.json()
     picture = Image.open(io.BytesIO(client.get(item["url"]).content)).convert("RGB")

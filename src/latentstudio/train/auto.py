@@ -38,6 +38,8 @@ def suggest(settings: dict[str, Any], on_gpu: bool) -> tuple[dict[str, Any], str
     if root is None:
         return None
     count = len(find_images(root))
+    if count == 0:
+        return None  # loading the folder says what is wrong in one line
     side = _smaller_side(settings.get("resolution", TrainConfig.resolution))
     if side in FASTGAN_SIDES and (on_gpu or side > DCGAN_LARGEST):
         # FastGAN's official width (ngf 64) and batch 8 on a GPU; on a CPU above 128 px width 16
