@@ -151,3 +151,20 @@ def test_real_statistics_are_cached_per_dataset_extractor_and_count(
         real_features(data, tiny_extractor, n=20, seed=0, progress=False)  # another sample
     with pytest.raises(AssertionError):
         real_features(make_shapes(40, 16, seed=5), tiny_extractor, n=30, progress=False)
+
+
+def test_lite0_features_come_from_a_network_with_its_norms_folded() -> None:
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from torch import nn
+
+    from latentstudio.metrics.extractors import build_extractor
+    from latentstudio.metrics.extractors.lite0 import Lite0Features
+    from latentstudio.models.lite0 import load_lite0
+
+    ex = build_extractor("lite0", None, "cpu", None, False)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in ex.net.modules())
+    unfolded = Lite0Features(load_lite0()).eval()
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    with torch.inference_mode():
+        expected = unfolded(ex.prepare(x).contiguous())
+    assert torch.allclose(ex(x), expected, atol=1e-4, rtol=1e-4)

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from latentstudio.errors import UserError
 from latentstudio.models.googlenet import FEATURE_LAYERS
+from latentstudio.models.lite0 import LITE0_NORMS, fold_batch_norms
 
 
 @dataclass
@@ -172,21 +172,6 @@ GOOGLENET_ALIASES: dict[str, str] = {
 }
 
 
-def fold_batch_norms(module: nn.Module, pairs: list[tuple[str, str]]) -> nn.Module:
-    """Fold each eval-mode batch norm into the convolution before it (`pairs` of attribute names
-    within any submodule); the norm becomes an Identity. In place, for inference only: frozen
-    weights make norm and convolution one affine map, so dreaming skips a pass (about 15% on
-    GoogLeNet on a CPU)."""
-    module.eval()
-    for sub in list(module.modules()):
-        for conv_name, bn_name in pairs:
-            conv, bn = getattr(sub, conv_name, None), getattr(sub, bn_name, None)
-            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
-                setattr(sub, conv_name, fuse_conv_bn_eval(conv, bn))
-                setattr(sub, bn_name, nn.Identity())
-    return module
-
-
 def googlenet_net(module: nn.Module) -> DreamNet:
     """A GoogLeNet (latentstudio.models.googlenet, any weights) as a DreamNet (norms folded)."""
     fold_batch_norms(module, [("conv", "bn")])
@@ -196,9 +181,7 @@ def googlenet_net(module: nn.Module) -> DreamNet:
 
 def lite0_net(module: nn.Module) -> DreamNet:
     """An EfficientNet-Lite0 module as a DreamNet whose layers are its blocks (norms folded)."""
-    fold_batch_norms(module, [("_conv_stem", "_bn0"), ("_conv_head", "_bn1"),
-                              ("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"),
-                              ("_project_conv", "_bn2")])
+    fold_batch_norms(module, LITE0_NORMS)
     blocks = {f"block{i}": f"_blocks.{i}" for i in range(len(module._blocks))}
     return DreamNet("lite0", module, blocks, "block9", default_objective="l2")
 
