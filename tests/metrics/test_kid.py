@@ -51,3 +51,15 @@ def test_same_seed_same_value() -> None:
     assert a == kernel_distance(x, y, subsets=10, subset_size=50, seed=7)
     assert a.mean != kernel_distance(x, y, subsets=10, subset_size=50, seed=8).mean
     assert a.std > 0
+
+
+def test_subsets_read_from_whole_kernel_matrices_give_the_same_kid(monkeypatch) -> None:
+    import latentstudio.metrics.kid as kid
+
+    rng = np.random.default_rng(3)
+    real, fake = rng.normal(size=(300, 16)), rng.normal(0.2, 1.1, size=(250, 16))
+    whole = kid.kernel_distance(real, fake, subsets=20, subset_size=100, seed=1)
+    monkeypatch.setattr(kid, "WHOLE_KERNEL_ENTRIES", 0)  # every subset computes its own kernels
+    apart = kid.kernel_distance(real, fake, subsets=20, subset_size=100, seed=1)
+    assert whole.mean == pytest.approx(apart.mean, rel=1e-12)
+    assert whole.std == pytest.approx(apart.std, rel=1e-9)
