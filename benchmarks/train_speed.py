@@ -12,8 +12,8 @@
     the device (bf16 autocast, channels_last, fused Adam and the dataset on the GPU).
     On a CPU whose `auto` is bf16 (native AVX-512 BF16 / AMX) it runs in fp32 and in bf16, so
     the table has both beside the baseline, all in the same run.
-(c) The conv VAE (`vae-conv`, 64 px, width 64) in fp32 and in bf16 on a CPU with native bf16
-    (it has no outside baseline here): the bf16 speed-up alone.
+(c) The conv VAE (`vae-conv`, 64 px, width 64) and FastGAN (`fastgan`, 64 px, width 16) in fp32
+    and in bf16 on a CPU with native bf16 (no outside baseline here): the bf16 speed-up alone.
 
 Both report images/s over the same number of steps after a warm-up; MFU is FLOPs per image of
 each training step (torch.utils.flop_counter.FlopCounterMode) x images/s / the device's matrix
@@ -58,6 +58,7 @@ from latentstudio.train.loop import Trainer
 from latentstudio.train.steps import AdversarialStep
 
 RESULTS = Path(__file__).parent / "results"
+FASTGAN_WIDTH = 16  # the few-shot family at the width a CPU gets for a folder above 128 px
 RESOLUTION, NZ = 64, 100
 
 
@@ -276,18 +277,18 @@ def precisions_timed(precision: str, device: torch.device) -> list[str]:
 
 
 def time_vae(root: Path, batch: int, width: int, args: argparse.Namespace, device: torch.device,
-             tmp: Path) -> dict[str, Any] | None:
-    """vae-conv images/s in fp32 and bf16, alternating (None where bf16 is not the CPU's auto)."""
+             tmp: Path, model: str = "vae-conv") -> dict[str, Any] | None:
+    """`model`'s images/s in fp32 and bf16, alternating (None where bf16 is not the CPU's auto)."""
     if precisions_timed(args.precision, device) != ["fp32", "bf16"]:
         return None
     runs: dict[str, list[float]] = {"fp32": [], "bf16": []}
     for r in range(args.repeats):
         for p in runs:
             cfg = ours_config(root, batch, width, args.warmup + args.steps, args.log_every,
-                              str(device), p, False, tmp / f"vae{batch}-{p}-{r}", model="vae-conv")
+                              str(device), p, False, tmp / f"{model}{batch}-{p}-{r}", model=model)
             runs[p].append(run_ours(cfg, args.warmup, args.steps)[0])
     ratio = statistics.median(b / f for f, b in zip(runs["fp32"], runs["bf16"], strict=True))
-    print(f"vae-conv batch {batch}: bf16 / fp32 {ratio:.2f}", file=sys.stderr)
+    print(f"{model} batch {batch}: bf16 / fp32 {ratio:.2f}", file=sys.stderr)
     return {"batch": batch, "fp32_images_per_s": statistics.median(runs["fp32"]),
             "bf16_images_per_s": statistics.median(runs["bf16"]), "bf16_vs_fp32": ratio,
             "fp32_runs": runs["fp32"], "bf16_runs": runs["bf16"]}
@@ -336,7 +337,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"architectures differ: {params} parameters against {base_params}")
     result["parameters"] = params
     result["flops_per_image"] = {"baseline": f_base, "latentstudio": f_ours}
-    rows, vae_rows = [], []
+    rows, vae_rows, fastgan_rows = [], [], []
     precisions = precisions_timed(args.precision, device)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "data"
@@ -379,8 +380,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 vae = time_vae(root, batch, args.width, args, device, Path(tmp))
                 if vae is not None:
                     vae_rows.append(vae)
+                few = time_vae(root, batch, FASTGAN_WIDTH, args, device, Path(tmp), "fastgan")
+                if few is not None:
+                    fastgan_rows.append(few)
     result["results"] = rows
     result["vae"] = vae_rows
+    result["fastgan"] = fastgan_rows
     result["machine"]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     return result
 
@@ -430,11 +435,13 @@ def markdown(result: dict[str, Any]) -> str:
                          f"{r['fp32_images_per_s']:.1f} | {r['fp32_ratio']:.2f} | "
                          f"{r['latentstudio_images_per_s']:.1f} | {r['ratio']:.2f} | "
                          f"{r['bf16_vs_fp32']:.2f} |")
-    if result.get("vae"):
-        lines += ["", f"Conv VAE (vae-conv, {RESOLUTION} px, width {s['width']}), same PNGs, "
-                  "fp32 and bf16 alternating:", "",
+    for key, title in (("vae", f"Conv VAE (vae-conv, {RESOLUTION} px, width {s['width']})"),
+                       ("fastgan", f"FastGAN (fastgan, {RESOLUTION} px, width {FASTGAN_WIDTH})")):
+        if not result.get(key):
+            continue
+        lines += ["", f"{title}, same PNGs, fp32 and bf16 alternating:", "",
                   "| batch | fp32 img/s | bf16 img/s | bf16 / fp32 |", "|---:|---:|---:|---:|"]
-        for r in result["vae"]:
+        for r in result[key]:
             lines.append(f"| {r['batch']} | {r['fp32_images_per_s']:.1f} | "
                          f"{r['bf16_images_per_s']:.1f} | {r['bf16_vs_fp32']:.2f} |")
     if s["repeats"] > 1:
@@ -471,7 +478,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--precision", default="auto", help="latentstudio's --precision [default: auto]")
     p.add_argument("--compile", action="store_true", help="latentstudio with --compile")
     p.add_argument("--no-vae", dest="vae", action="store_false",
-                   help="skip the conv VAE's fp32 / bf16 timing (CPUs with native bf16 only)")
+                   help="skip the conv VAE's and FastGAN's fp32 / bf16 timing (CPUs with native "
+                        "bf16 only)")
     p.add_argument("--repeats", type=int, default=1,
                    help="alternate baseline and latentstudio this many times; report the medians")
     p.add_argument("--out", help="folder for the JSON and markdown [default: benchmarks/results]")

@@ -180,10 +180,13 @@ def test_train_speed_benchmark_quick(tmp_path: Path) -> None:
     if resolve_precision("auto", "cpu") == "bf16":  # a CPU with native bf16: fp32 timed beside it
         assert row["precision"] == "bf16" and row["fp32_images_per_s"] > 0
         assert row["bf16_vs_fp32"] == pytest.approx(row["latentstudio_images_per_s"] / row["fp32_images_per_s"])
-        assert saved["vae"][0]["bf16_images_per_s"] > 0 and saved["vae"][0]["fp32_images_per_s"] > 0
+        for key in ("vae", "fastgan"):
+            assert saved[key][0]["bf16_images_per_s"] > 0 and saved[key][0]["fp32_images_per_s"] > 0
         assert "bf16 / fp32" in (tmp_path / "train_speed_cpu.md").read_text()
+        assert "FastGAN (fastgan" in (tmp_path / "train_speed_cpu.md").read_text()
     else:
-        assert row["precision"] == "fp32" and "fp32_images_per_s" not in row and saved["vae"] == []
+        assert row["precision"] == "fp32" and "fp32_images_per_s" not in row
+        assert saved["vae"] == saved["fastgan"] == []
 
 
 def test_example_baseline_is_the_dcgan_architecture() -> None:
