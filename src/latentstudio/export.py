@@ -87,15 +87,12 @@ class ImageGenerator:
         return labels_for(self.family.name, self.model_config.num_classes, self.class_names, n,
                           class_)
 
-    @torch.no_grad()
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                  batch_size: int = BATCH) -> torch.Tensor:
         """Images in [-1, 1] (N, C, H, W) on the CPU for latents z (N, latent size)."""
-        out = []
-        for i in range(0, len(z), batch_size):
-            y = labels[i:i + batch_size].to(self.device) if labels is not None else None
-            out.append(self.network(z[i:i + batch_size].to(self.device), y).float().cpu())
-        return torch.cat(out) if out else torch.empty(0)
+        from latentstudio.runs.load import generate_images
+
+        return generate_images(self.network, z, labels, self.device, batch_size)
 
     def sample(self, n: int, seed: int = 0, class_: int | str | None = None) -> torch.Tensor:
         """n images in [-1, 1] (N, C, H, W), equal to `latentstudio sample --n n --seed seed`'s."""

@@ -69,15 +69,10 @@ class Run:
         return labels_for(self.config.model, self.model_config.num_classes, self.class_names, n,
                           class_)
 
-    @torch.no_grad()
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                  batch_size: int = 256) -> torch.Tensor:
         """Images in [-1, 1] (N, C, H, W) on the CPU for latents z."""
-        out = []
-        for i in range(0, len(z), batch_size):
-            y = labels[i:i + batch_size].to(self.device) if labels is not None else None
-            out.append(self.image_network(z[i:i + batch_size].to(self.device), y).float().cpu())
-        return torch.cat(out) if out else torch.empty(0)
+        return generate_images(self.image_network, z, labels, self.device, batch_size)
 
     def sample(self, n: int, seed: int = 0, batch_size: int = 256,
                class_: int | str | None = None) -> torch.Tensor:
@@ -89,6 +84,17 @@ class Run:
         cfg = self.config
         return load_dataset(cfg.data, cfg.resolution, self.model_config.channels, cfg.fit,
                             seed=cfg.seed, limit=cfg.data_limit, progress=progress)
+
+
+@torch.no_grad()
+def generate_images(network: nn.Module, z: torch.Tensor, labels: torch.Tensor | None,
+                    device: torch.device, batch_size: int = 256) -> torch.Tensor:
+    """Images in [-1, 1] (N, C, H, W) on the CPU from an image network on `device`, in batches."""
+    out = []
+    for i in range(0, len(z), batch_size):
+        y = labels[i:i + batch_size].to(device) if labels is not None else None
+        out.append(network(z[i:i + batch_size].to(device), y).float().cpu())
+    return torch.cat(out) if out else torch.empty(0)
 
 
 def seeded_latents(kind: Kind, n: int, latent_dim: int, seed: int = 0) -> torch.Tensor:
