@@ -78,22 +78,23 @@ def _exclusive(run_dir: Path) -> Iterator[Path]:
             os.close(fd)
 
 
-def _refusal(run_dir: Path, error: BaseException) -> FolderNotWritable | None:
-    """The FolderNotWritable for an OSError the user can fix, else None."""
-    # save_latent turns its OSError into a UserError; the errno survives in the context.
+def refused_write(error: BaseException, what: str, where: Path) -> FolderNotWritable | None:
+    """The FolderNotWritable (403 or 507) for a write of `what` into `where` that the file system
+    refused for a reason the user can fix, else None."""
+    # Writers that turn their OSError into a UserError keep the errno in the context.
     if isinstance(error, UserError) and not isinstance(error, FolderNotWritable):
         error = error.__context__
     if not isinstance(error, OSError):
         return None
     code = error.errno
     if code in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        return FolderNotWritable(f"cannot save favourites in {run_dir}: no space left on its disk; "
+        return FolderNotWritable(f"cannot save {what} in {where}: no space left on its disk; "
                                  "free some space and try again", 507)
     if code == errno.EROFS:
-        return FolderNotWritable(f"cannot save favourites in {run_dir}: it is on a read-only file "
-                                 "system; copy the run to a writable folder to curate it", 403)
+        return FolderNotWritable(f"cannot save {what} in {where}: it is on a read-only file "
+                                 "system; copy the run to a writable folder", 403)
     if code in (errno.EACCES, errno.EPERM):
-        return FolderNotWritable(f"cannot save favourites in {run_dir}: permission denied; make "
+        return FolderNotWritable(f"cannot save {what} in {where}: permission denied; make "
                                  "the run folder writable for this user or copy it", 403)
     return None
 
@@ -105,7 +106,7 @@ def _writing(run_dir: Path) -> Iterator[Path]:
         with _exclusive(run_dir) as folder:
             yield folder
     except (OSError, UserError) as e:
-        refusal = _refusal(run_dir, e)
+        refusal = refused_write(e, "favourites", run_dir)
         if refusal is None:
             raise
         raise refusal from e

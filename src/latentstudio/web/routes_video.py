@@ -8,7 +8,6 @@ answers 403 (read-only, no permission) or 507 (disk full) before any work starts
 
 from __future__ import annotations
 
-import errno
 import re
 import threading
 import time
@@ -90,22 +89,9 @@ def videos(request: Request) -> Videos:
 
 
 def _refusal(path: Path, error: BaseException) -> HTTPException | None:
-    """403/507 for a write the file system refused, else None."""
-    if isinstance(error, UserError):  # write_animation wraps the OSError; the errno survives
-        error = error.__context__
-    if not isinstance(error, OSError):
-        return None
-    where = path / FOLDER
-    if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        return HTTPException(507, f"cannot save a video in {where}: no space left on its disk; "
-                                  "free some space and try again")
-    if error.errno == errno.EROFS:
-        return HTTPException(403, f"cannot save a video in {where}: it is on a read-only file "
-                                  "system; copy the run to a writable folder")
-    if error.errno in (errno.EACCES, errno.EPERM):
-        return HTTPException(403, f"cannot save a video in {where}: permission denied; make the "
-                                  "run folder writable for this user")
-    return None
+    """403/507 for a write into RUN/videos/ the file system refused, else None."""
+    refusal = curation.refused_write(error, "a video", path / FOLDER)
+    return None if refusal is None else HTTPException(refusal.status, str(refusal))
 
 
 def _check_writable(path: Path) -> Path:
