@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from latentstudio.data.base import parse_size
 from latentstudio.data.folder import find_images
 
 FASTGAN_SIDES = (64, 128, 256, 512, 1024)
@@ -22,12 +23,6 @@ def folder_of(spec: str) -> Path | None:
         os.path.isdir(path) else None
 
 
-def _smaller_side(resolution: Any) -> int:
-    if isinstance(resolution, str) and "x" in resolution:
-        return min(int(v) for v in resolution.lower().split("x"))
-    return int(resolution)
-
-
 def suggest(settings: dict[str, Any], on_gpu: bool) -> tuple[dict[str, Any], str] | None:
     """Settings to add for `train` without --model on a folder, and the one line saying why;
     None when the data is not a folder (the built-in sets keep dcgan). Settings already in
@@ -40,7 +35,7 @@ def suggest(settings: dict[str, Any], on_gpu: bool) -> tuple[dict[str, Any], str
     count = len(find_images(root))
     if count == 0:
         return None  # loading the folder says what is wrong in one line
-    side = _smaller_side(settings.get("resolution", TrainConfig.resolution))
+    side = min(parse_size(settings.get("resolution", TrainConfig.resolution)))
     if side in FASTGAN_SIDES and (on_gpu or side > DCGAN_LARGEST):
         # FastGAN's official width (ngf 64) and batch 8 on a GPU; on a CPU above 128 px width 16
         # costs only ~25% more per image than 8, which leaves 4 channels at full size.
