@@ -7,16 +7,19 @@ channels of the 64-512 px stages (each stage s/16 -> s). The "comp" stages (8, 3
 have two convs and learned per-pixel noise, the others one conv, as in the paper.
 
 Discriminator: strided residual down blocks to 8x8 with SLE between stages three apart, a
-second path that sees the image at up to 128 px, and small decoders that rebuild the whole image
-from the 8x8 features and from the small path, and a random quarter from the 16x16 features
-(the self-supervised auto-encoding that keeps it from overfitting a few images). Asked with
+second path that sees the image at half its side (at most 128 px), and small decoders that
+rebuild the whole image (at that same half size) from the 8x8 features and from the small path,
+and a random quarter from the 16x16 features (the self-supervised auto-encoding that keeps it
+from overfitting a few images). Below 256 px, where the official code stops, every map keeps
+the channel count its side has in the official 256 px layout. Asked with
 `reconstruct=True` on real images it returns its reconstructions and their targets; the
 adversarial step adds their L1 distance to its loss (the paper uses LPIPS-VGG, which cannot be
 downloaded here; see the README). Every conv has spectral norm, as in the official code.
 
 Differences from the official code, for one image in and one logit per image out like the other
-families: the discriminator builds its small view by resizing the image it gets (the official
-generator also outputs a 128 px image for it), and each head's logit map is averaged per image.
+families: the discriminator builds its small view by resizing (area) the image it gets (the
+official generator also outputs a 128 px image for it), and each head's logit map is averaged
+per image.
 Noise is injected only in training mode, so a seed always draws the same picture.
 
 Non-square images start from a map of their aspect ratio (4x8 for 64x128): the shorter side
@@ -216,17 +219,17 @@ class Discriminator(nn.Module):
                                           nn.LeakyReLU(0.2))
         elif r == 512:
             self.from_big = nn.Sequential(_conv(c, ch[512], 4, 2, 1), nn.LeakyReLU(0.2))
-        else:
-            self.from_big = nn.Sequential(_conv(c, ch[512], 3, 1, 1), nn.LeakyReLU(0.2))
         start = min(r, 256)  # the side of from_big's output
-        # Down blocks to 8x8; channel counts follow the official 256 px layout from its end.
+        # Down blocks to 8x8; channel counts follow the official 256 px layout from its end, so
+        # a map of side s has ch[2s] channels at every resolution.
         sizes = [start // 2 ** i for i in range(int(math.log2(start // 8)) + 1)]
-        official = {256: 512, 128: 256, 64: 128, 32: 64, 16: 32, 8: 16}  # side -> D_MULT key
-        cin = ch[512]
+        if r <= 256:
+            self.from_big = nn.Sequential(_conv(c, ch[2 * start], 3, 1, 1), nn.LeakyReLU(0.2))
+        cin = ch[2 * start]
         self.downs = nn.ModuleList()
         self.feat_channels = [cin]
         for s in sizes[1:]:
-            cout = ch[official[s]]
+            cout = ch[2 * s]
             self.downs.append(_DownComp(cin, cout))
             self.feat_channels.append(cout)
             cin = cout
@@ -235,17 +238,19 @@ class Discriminator(nn.Module):
         self.part_index = sizes.index(16)
         self.rf_big = nn.Sequential(_conv(cin, ch[8], 1), nn.BatchNorm2d(ch[8]), nn.LeakyReLU(0.2),
                                     _conv(ch[8], 1, 4))
-        self.small = min(SMALL, r)
+        # The second path sees the image at half its side (at most 128), and a map of side s
+        # there has ch[4s] channels, as in the official 256 px layout.
+        self.small = min(SMALL, r // 2)
         self.small_shape = _scaled(self.small, start_map)
-        small_layers: list[nn.Module] = [_conv(c, ch[256], 4, 2, 1), nn.LeakyReLU(0.2)]
-        s, cs = self.small // 2, ch[256]
+        small_layers: list[nn.Module] = [_conv(c, ch[2 * self.small], 4, 2, 1), nn.LeakyReLU(0.2)]
+        s, cs = self.small // 2, ch[2 * self.small]
         while s > 8:
-            nxt = ch[official[s]]
+            nxt = ch[2 * s]
             small_layers.append(_down(cs, nxt))
             cs, s = nxt, s // 2
         self.from_small = nn.Sequential(*small_layers)
         self.rf_small = _conv(cs, 1, 4)
-        self.recon_size = min(SMALL, r)
+        self.recon_size = min(SMALL, r // 2)  # the official decoders rebuild 128 px of 256
         self.recon_shape = _scaled(self.recon_size, start_map)
         self.decoder_big = Decoder(cin, c, self.recon_size, cfg.width, start_map)
         self.decoder_small = Decoder(cs, c, self.recon_size, cfg.width, start_map)
@@ -257,7 +262,7 @@ class Discriminator(nn.Module):
         for i, down in enumerate(self.downs, start=1):
             f = down(feats[-1])
             feats.append(self.sles[str(i)](feats[i - 3], f) if str(i) in self.sles else f)
-        small = self.from_small(F.interpolate(x, size=self.small_shape, mode="nearest")
+        small = self.from_small(F.interpolate(x, size=self.small_shape, mode="area")
                                 if tuple(x.shape[-2:]) != self.small_shape else x)
         logits = self.rf_big(feats[-1]).flatten(1).mean(1) + self.rf_small(small).flatten(1).mean(1)
         if not reconstruct:
