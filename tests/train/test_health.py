@@ -81,6 +81,18 @@ def test_the_discriminator_must_win_for_a_while() -> None:
     assert monitor.stream.getvalue().count("health:") == 1
 
 
+def test_a_won_discriminator_stays_won_through_a_short_gap() -> None:
+    monitor, trainer = _monitor()
+    won, lost = {"d_real": 7.0, "d_fake": -6.0}, {"d_real": 2.0, "d_fake": -2.0}
+    states = []
+    for step, values in [(50, won), (150, won), (160, lost), (200, lost), (210, won), (220, lost),
+                         (260, lost), (270, lost)]:
+        trainer.step = step
+        states.append(monitor.check(trainer, values)["health"])
+    assert states == ["ok", "d_won", "d_won", "d_won", "d_won", "d_won", "d_won", "ok"]
+    assert monitor.stream.getvalue().count("health:") == 2  # won, then well again
+
+
 def test_a_collapsed_run_is_well_again_only_clearly() -> None:
     monitor, trainer = _monitor()
     states = []
