@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from latentstudio.data.shapes import make_shapes
 from latentstudio.errors import UserError
@@ -21,6 +22,7 @@ from latentstudio.metrics.extractors.inception import (
     FIDInceptionV3,
     inception_weights_path,
 )
+from latentstudio.metrics.fid import frechet_distance
 from latentstudio.metrics.stats import real_features
 
 # Names and shapes of entries in pytorch-fid's pt_inception-2015-12-05-6726825d.pth.
@@ -119,8 +121,26 @@ def test_domain_extractor_is_trained_once_then_reused(monkeypatch: pytest.Monkey
     f1 = extract_features(first, data.images[:8], progress=False)
     assert f1.shape == (8, 128)
     assert np.array_equal(f1, extract_features(second, data.images[:8], progress=False))
-    data.labels = None  # other data (unlabelled): another network, trained as an autoencoder
+    data.labels = None  # other data (unlabelled): another network, trained contrastively
     assert build_extractor("domain", data, progress=False).dim == 128 and len(calls) == 2
+
+
+def test_contrastive_domain_features_rank_unseen_real_images_above_damaged_ones() -> None:
+    # Unlabelled shapes: images of the same kind that the network never saw score closer to the
+    # training images than the same images blurred, and those closer than noised ones (measured
+    # in fp32 and bf16: unseen 0.07, blurred 0.16-0.18, noised 0.34).
+    seen, unseen = make_shapes(96, 16, 3, seed=0), make_shapes(96, 16, 3, seed=1)
+    seen.labels = unseen.labels = None
+    config = domain.DomainTraining(contrastive_steps=60, batch_size=48, width=8)
+    net, summary = domain.train_domain_network(seen, config, progress=False)
+    assert summary["task"] == "contrastive"
+    x = unseen.images.float() / 127.5 - 1
+    blurred = F.interpolate(F.avg_pool2d(x, 4), size=16, mode="nearest")
+    noised = (x + 0.5 * torch.randn(x.shape, generator=torch.manual_seed(0))).clamp(-1, 1)
+    with torch.no_grad():
+        real = net(seen.images.float() / 127.5 - 1).numpy()
+        fid = [frechet_distance(real, net(images).numpy()) for images in (x, blurred, noised)]
+    assert 1.5 * fid[0] < fid[1] and 3 * fid[0] < fid[2] and fid[1] < fid[2], fid
 
 
 def test_domain_extractor_needs_the_data() -> None:

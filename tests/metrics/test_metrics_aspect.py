@@ -38,9 +38,10 @@ def test_feature_extractors_take_non_square_images() -> None:
     ext = Extractor("x", "x", 3, net, input_size=64, rgb=True)
     x = ext.prepare(torch.zeros(2, 1, H, W, dtype=torch.uint8))
     assert x.shape == (2, 3, 64, 64)  # resized to the network's own input, as ImageNet nets want
-    # Unlabelled data trains the domain network as an autoencoder of W x H images.
+    # Unlabelled data trains the domain network on W x H images, contrastively or as an autoencoder.
     images = ImageSet(torch.randint(0, 255, (8, 3, H, W), dtype=torch.uint8))
-    net, summary = train_domain_network(images, DomainTraining(epochs=1, batch_size=8, width=4),
-                                        progress=False)
-    assert summary["task"] == "autoencoder"
-    assert net(torch.zeros(1, 3, H, W)).shape == (1, 16)
+    for task in ("contrastive", "autoencoder"):
+        config = DomainTraining(epochs=1, batch_size=8, width=4, unlabelled=task, contrastive_steps=2)
+        net, summary = train_domain_network(images, config, progress=False)
+        assert summary["task"] == task
+        assert net(torch.zeros(1, 3, H, W)).shape == (1, 16)
