@@ -43,8 +43,12 @@ RESULTS = Path(__file__).parent / "results"
 # with DiffAugment and the EMA, at the width `defaults by folder size` picks for a CPU.
 CONTENDERS: dict[str, dict[str, Any]] = {
     "dcgan": {"model": "dcgan", "width": 32, "batch_size": 32, "augment": "diffaug", "ema": 0.999},
-    "fastgan": {"model": "fastgan", "width": 16, "batch_size": 16, "augment": "diffaug",
-                "ema": 0.999},
+    # What a folder gets on a CPU at 64-128 px (train/auto.py): width 8 and the learning rates
+    # that won the 6-minute screens of the README's "Few images, high resolution".
+    "fastgan": {"model": "fastgan", "width": 8, "batch_size": 16, "augment": "diffaug",
+                "ema": 0.999, "lr": 1e-3, "lr_d": 5e-4},
+    "fastgan-paper": {"model": "fastgan", "width": 16, "batch_size": 16, "augment": "diffaug",
+                      "ema": 0.999},
     "fastgan-lite0": {"model": "fastgan", "width": 16, "batch_size": 16, "augment": "diffaug",
                       "ema": 0.999, "recon_loss": "lite0"},
     "dcgan-ada": {"model": "dcgan", "width": 32, "batch_size": 32, "augment": "ada", "ema": 0.999},
@@ -343,7 +347,9 @@ def report(r: dict) -> str:
                                           f"{t['ada_r_last_quarter']:.2f} over the last quarter"
                                           for n, t in ada.items())]
     lines += ["", "CPU s: user CPU seconds the training process got (set-up included); with "
-              "other work on the machine it is less than threads x minutes.",
+              "other work on the machine it is less than threads x minutes. FID (domain): the "
+              "network `latentstudio eval --extractor domain` trains on the training images "
+              "(contrastive without labels; results before 2026-12-01 used an autoencoder).",
               "", "Grids (seed 0; 8x8 up to 128 px, 4x4 above): "
               + ", ".join(f"`{row['grid']}`" for row in r["models"].values()),
               ""]

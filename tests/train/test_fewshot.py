@@ -37,15 +37,22 @@ def test_a_folder_above_128_px_gets_fastgan_and_says_why(tmp_path, capsys):
     assert len(line) == 1 and "12 images at 256 px: fastgan" in line[0]
 
 
-def test_a_folder_up_to_128_px_gets_dcgan_on_a_cpu_and_fastgan_on_a_gpu(tmp_path):
+def test_a_folder_at_64_px_gets_the_measured_cpu_fastgan_and_the_official_one_on_a_gpu(tmp_path):
     folder = _folder(tmp_path / "imgs", 5)
-    added, line = suggest({"data": str(folder), "resolution": 64, "width": 8}, on_gpu=False)
-    assert added["model"] == "dcgan" and added["augment"] == "diffaug" and "width" not in added
-    assert "5 images at 64 px: dcgan" in line
-    added, _ = suggest({"data": str(folder), "resolution": 32}, on_gpu=False)
-    assert (added["model"], added["width"], added["batch_size"]) == ("dcgan", 32, 32)
+    added, line = suggest({"data": str(folder), "resolution": 64, "width": 12}, on_gpu=False)
+    assert added["model"] == "fastgan" and added["augment"] == "diffaug" and "width" not in added
+    assert (added["batch_size"], added["lr"], added["lr_d"]) == (16, 1e-3, 5e-4)
+    assert "5 images at 64 px: fastgan" in line and "beat dcgan's FID (lite0)" in line
     added, _ = suggest({"data": str(folder), "resolution": "64x128"}, on_gpu=True)
     assert (added["model"], added["width"], added["batch_size"]) == ("fastgan", 64, 8)
+    assert "lr" not in added  # FastGAN's own 2e-4
+
+
+def test_a_folder_below_64_px_gets_dcgan(tmp_path):
+    folder = _folder(tmp_path / "imgs", 5)
+    added, line = suggest({"data": str(folder), "resolution": 32}, on_gpu=False)
+    assert (added["model"], added["width"], added["batch_size"]) == ("dcgan", 32, 32)
+    assert "5 images at 32 px: dcgan (FastGAN needs 64-1024 px)" in line
 
 
 def test_built_in_data_and_an_explicit_model_are_left_alone(tmp_path, capsys):
