@@ -2,11 +2,11 @@
 (tiny grayscale sketches, glyphs, textures).
 
 With labels it learns to classify them. Without, it learns contrastively (SimCLR, Chen et al.
-2020): two random views of each image (crop, flip, colour jitter, cutout) must find each other
-among the batch. Self-supervised features of this kind rank generative models as people do
-(Morozov et al., ICLR 2021). The autoencoder used before ranked 500 held-out real emoji below
-both GANs trained on the other 500 (README: "Few images, high resolution"): reconstruction codes
-keep pixel detail, not what the images show. The 128-d pooled output is the feature space. The
+2020): two random views of each image (crop, flip, colour jitter) must find each other among the
+batch. Self-supervised features of this kind rank generative models closer to human judgement
+than classifier features (Morozov et al., ICLR 2021). The autoencoder used before ranked 500
+held-out real emoji below two GANs trained on the other 500 (README: "Evaluate and compare"),
+likely because reconstruction codes keep pixel detail rather than what the images show. The 128-d pooled output is the feature space. The
 trained network is cached in cache_dir()/metrics/domain/ under the dataset's fingerprint and the
 training settings, and reused on later calls, so numbers from the same data stay comparable.
 """
@@ -45,7 +45,8 @@ class DomainTraining:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if min(self.epochs, self.min_steps, self.max_images, self.batch_size, self.width) <= 0:
+        if min(self.epochs, self.min_steps, self.contrastive_steps, self.max_images,
+               self.batch_size, self.width, self.temperature) <= 0:
             raise ValueError("DomainTraining fields must be positive")
         if self.unlabelled not in ("contrastive", "autoencoder"):
             raise ValueError("DomainTraining.unlabelled is 'contrastive' or 'autoencoder'")
