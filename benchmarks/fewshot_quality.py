@@ -43,8 +43,9 @@ RESULTS = Path(__file__).parent / "results"
 # with DiffAugment and the EMA, at the width `defaults by folder size` picks for a CPU.
 CONTENDERS: dict[str, dict[str, Any]] = {
     "dcgan": {"model": "dcgan", "width": 32, "batch_size": 32, "augment": "diffaug", "ema": 0.999},
-    # What a folder gets on a CPU at 64-128 px (train/auto.py): width 8 and the learning rates
-    # that won the 6-minute screens of the README's "Few images, high resolution".
+    # What a folder of up to 200 images gets on a CPU at 64-128 px (train/auto.py): width 8
+    # and the learning rates that won the 6-minute screens of the README's "Few images, high
+    # resolution".
     "fastgan": {"model": "fastgan", "width": 8, "batch_size": 16, "augment": "diffaug",
                 "ema": 0.999, "lr": 1e-3, "lr_d": 5e-4},
     "fastgan-paper": {"model": "fastgan", "width": 16, "batch_size": 16, "augment": "diffaug",

@@ -12,7 +12,7 @@ from PIL import Image
 
 from latentstudio.cli import main
 from latentstudio.commands.train import DEMO_FASTGAN
-from latentstudio.train.auto import suggest
+from latentstudio.train.auto import FASTGAN_MOST_ON_CPU, suggest
 from latentstudio.train.config import TrainConfig
 
 BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
@@ -37,15 +37,23 @@ def test_a_folder_above_128_px_gets_fastgan_and_says_why(tmp_path, capsys):
     assert len(line) == 1 and "12 images at 256 px: fastgan" in line[0]
 
 
-def test_a_folder_at_64_px_gets_the_measured_cpu_fastgan_and_the_official_one_on_a_gpu(tmp_path):
+def test_a_few_images_at_64_px_get_fastgan_and_many_get_dcgan_on_a_cpu(tmp_path):
     folder = _folder(tmp_path / "imgs", 5)
     added, line = suggest({"data": str(folder), "resolution": 64, "width": 12}, on_gpu=False)
     assert added["model"] == "fastgan" and added["augment"] == "diffaug" and "width" not in added
     assert (added["batch_size"], added["lr"], added["lr_d"]) == (16, 1e-3, 5e-4)
-    assert "5 images at 64 px: fastgan" in line and "beat dcgan's FID (lite0)" in line
+    assert "5 images at 64 px: fastgan" in line and "drew better than dcgan" in line
     added, _ = suggest({"data": str(folder), "resolution": "64x128"}, on_gpu=True)
     assert (added["model"], added["width"], added["batch_size"]) == ("fastgan", 64, 8)
     assert "lr" not in added  # FastGAN's own 2e-4
+    many = _folder(tmp_path / "many", FASTGAN_MOST_ON_CPU + 1)
+    added, line = suggest({"data": str(many), "resolution": 128}, on_gpu=False)
+    assert (added["model"], added["width"], added["batch_size"]) == ("dcgan", 32, 32)
+    assert f"{FASTGAN_MOST_ON_CPU + 1} images at 128 px: dcgan" in line
+    added, _ = suggest({"data": str(many), "resolution": 256}, on_gpu=False)
+    assert (added["model"], added["width"], added["batch_size"]) == ("fastgan", 16, 8)
+    added, _ = suggest({"data": str(many), "resolution": 64}, on_gpu=True)
+    assert added["model"] == "fastgan"
 
 
 def test_a_folder_below_64_px_gets_dcgan(tmp_path):

@@ -13,6 +13,11 @@ from latentstudio.data.folder import find_images
 
 FASTGAN_SIDES = (64, 128, 256, 512, 1024)
 DCGAN_LARGEST = 128
+# On a CPU at 64-128 px, 10 minutes per model on OpenMoji: with 100 images fastgan drew the
+# better emoji (FID lite0 -25%, KID domain equal); with 500, dcgan drew more recognisable ones and
+# the domain network preferred it 1.5-2x (lite0 preferred fastgan). 200 lies between the two
+# measured sizes; it is not itself measured.
+FASTGAN_MOST_ON_CPU = 200
 
 
 def folder_of(spec: str) -> Path | None:
@@ -36,36 +41,39 @@ def suggest(settings: dict[str, Any], on_gpu: bool) -> tuple[dict[str, Any], str
     if count == 0:
         return None  # loading the folder says what is wrong in one line
     side = min(parse_size(settings.get("resolution", TrainConfig.resolution)))
-    if side in FASTGAN_SIDES:
+    cpu_dcgan = not on_gpu and side <= DCGAN_LARGEST and count > FASTGAN_MOST_ON_CPU
+    if side in FASTGAN_SIDES and not cpu_dcgan:
         picked = {"model": "fastgan", "augment": "diffaug", "ema": 0.999}
         if on_gpu:  # FastGAN's official width (ngf 64), batch 8 and learning rate
             picked.update(width=64, batch_size=8)
         else:
-            # Measured on 2 CPU cores, 100 and 500 emoji at 64 and 128 px, 10 minutes each
-            # (README's "Few images, high resolution"): width 8, batch 16, lr 1e-3 for G and 5e-4
-            # for D drew cleaner emoji than dcgan, FID (lite0) 22-37% lower (the domain network
-            # preferred dcgan at 500 images). Above 128 px width 16 costs only ~25% more per image than 8,
-            # which would leave 4 channels at full size.
+            # Measured on 2 CPU cores, 10 minutes per model (README's "Few images, high
+            # resolution"): width 8, batch 16, lr 1e-3 for G and 5e-4 for D drew clean emoji.
+            # Above 128 px width 16 costs only ~25% more per image than 8, which would leave 4
+            # channels at full size.
             picked.update(width=8 if side <= DCGAN_LARGEST else 16,
                           batch_size=16 if side <= DCGAN_LARGEST else 8, lr=1e-3, lr_d=5e-4)
         why = (f"{count} images at {side} px: fastgan (FastGAN is made for a few hundred images "
                "at 64-1024 px")
         if not on_gpu:
             why += ("; dcgan stops at 128 px" if side > DCGAN_LARGEST else
-                    "; on a CPU it beat dcgan's FID (lite0) by 22-37% in the same time")
+                    "; on a CPU, with this few images, it drew better than dcgan in the same time")
         why += ")"
     else:
         picked = {"model": "dcgan", "augment": "diffaug", "ema": 0.999,
                   "width": 64 if on_gpu else 32, "batch_size": 64 if on_gpu else 32}
-        why = f"{count} images at {side} px: dcgan (FastGAN needs 64-1024 px)"
+        why = f"{count} images at {side} px: dcgan (" + (
+            "FastGAN needs 64-1024 px" if side not in FASTGAN_SIDES else
+            f"on a CPU, with more than {FASTGAN_MOST_ON_CPU} images, it drew more recognisable "
+            "images than fastgan in the same time") + ")"
     if count < 1000:
         why += "; DiffAugment and an EMA generator, as few images overfit the discriminator"
     else:
         why += "; DiffAugment and an EMA generator"
     if "epochs" not in settings and "steps" not in settings:
         # An epoch of a few hundred images is a handful of steps: the length is set in steps.
-        # On a CPU, fastgan at width 8 did ~4,900 steps in 10 minutes on one core (dcgan at
-        # width 32 ~6,000); on a GPU, the official FastGAN's 50k iterations.
+        # On a CPU, fastgan at width 8 did 3,500-4,900 steps in 10 minutes on one core (dcgan
+        # at width 32 5,300-6,000); on a GPU, the official FastGAN's 50k iterations.
         picked["steps"] = 50000 if on_gpu else 5000
     added = {k: v for k, v in picked.items() if k not in settings}
     shown = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in added.items())
