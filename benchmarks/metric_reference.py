@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from latentstudio.data import load_dataset
+from latentstudio.images import from_uint8
 from latentstudio.metrics.extractors import build_extractor, extract_features
 from latentstudio.metrics.fid import frechet_distance
 from latentstudio.metrics.precision_recall import precision_recall
@@ -25,7 +26,7 @@ from latentstudio.metrics.precision_recall import precision_recall
 
 def damaged(images: torch.Tensor, seed: int = 0) -> dict[str, torch.Tensor]:
     """The held-out images in [-1, 1] as they are and damaged in three ways."""
-    x = images.float() / 127.5 - 1
+    x = from_uint8(images)
     side = x.shape[-1]
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
     return {

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from latentstudio.data.shapes import make_shapes
 from latentstudio.errors import UserError
+from latentstudio.images import from_uint8
 from latentstudio.metrics import stats as stats_module
 from latentstudio.metrics.extractors import build_extractor, domain, extract_features
 from latentstudio.metrics.extractors.inception import (
@@ -134,11 +135,11 @@ def test_contrastive_domain_features_rank_unseen_real_images_above_damaged_ones(
     config = domain.DomainTraining(contrastive_steps=60, batch_size=48, width=8)
     net, summary = domain.train_domain_network(seen, config, progress=False)
     assert summary["task"] == "contrastive"
-    x = unseen.images.float() / 127.5 - 1
+    x = from_uint8(unseen.images)
     blurred = F.interpolate(F.avg_pool2d(x, 4), size=16, mode="nearest")
     noised = (x + 0.5 * torch.randn(x.shape, generator=torch.manual_seed(0))).clamp(-1, 1)
     with torch.no_grad():
-        real = net(seen.images.float() / 127.5 - 1).numpy()
+        real = net(from_uint8(seen.images)).numpy()
         fid = [frechet_distance(real, net(images).numpy()) for images in (x, blurred, noised)]
     assert 1.5 * fid[0] < fid[1] and 3 * fid[0] < fid[2] and fid[1] < fid[2], fid
 
