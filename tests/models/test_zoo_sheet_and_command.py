@@ -29,7 +29,9 @@ def test_models_command_json_matches_what_train_resolves(capsys) -> None:
     assert set(ZOO) <= set(rows)
     assert rows["cgan"]["conditional"] and not rows["dcgan"]["conditional"]
     assert rows["wgan"]["defaults"] == {"epochs": 20, "width": 64, "lr": 5e-5, "optimizer": "rmsprop",
-                                        "loss": "wasserstein", "n_critic": 5, "clip": 0.01}
+                                        "loss": "wasserstein", "n_critic": 5, "clip": 0.01,
+                                        "diffaug_policy": "color,translation,cutout"}
+    assert rows["fastgan"]["defaults"]["diffaug_policy"] == "color,translation"
     assert rows["wgan-gp"]["defaults"]["betas"] == [0.0, 0.9]
     assert rows["vae-conv"]["defaults"]["recon"] == "bce"
 

@@ -15,6 +15,7 @@ from torch import nn
 from latentstudio.errors import UserError
 from latentstudio.models import ModelConfig, get_family
 from latentstudio.runs.checkpoint import load_checkpoint
+from latentstudio.train import augment as augment_module
 from latentstudio.train import steps as steps_module
 from latentstudio.train.augment import cutout, diffaug, translation
 from latentstudio.train.config import TrainConfig, resolve_config
@@ -26,14 +27,14 @@ CPU = torch.device("cpu")
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _step(model: str = "dcgan", total_steps: int = 100, **settings: Any):
+def _step(model: str = "dcgan", total_steps: int = 100, resolution: int = 16, **settings: Any):
     """A step object over tiny networks, with the family's defaults filled in."""
     family = get_family(model)
     cfg = resolve_config(TrainConfig(model=model, width=8, latent_dim=8, precision="fp32",
-                                     device="cpu", **settings), family)
+                                     device="cpu", resolution=resolution, **settings), family)
     torch.manual_seed(0)
     nets = nn.ModuleDict(family.build(ModelConfig(
-        resolution=16, channels=3, latent_dim=8, width=8,
+        resolution=resolution, channels=3, latent_dim=8, width=8,
         batch_norm=family.defaults.get("batch_norm", True))))
     kind = AdversarialStep if family.kind == "gan" else VAEStep
     return kind(nets, cfg, CPU, total_steps), nets
@@ -193,6 +194,35 @@ def test_cutout_zeroes_one_square_and_keeps_the_rest() -> None:
     for img in out[:, 0]:
         rows, cols = (img == 0).nonzero(as_tuple=True)
         assert len(rows) == (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+
+
+def test_the_step_applies_the_policy_the_family_or_the_user_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    applied: list[str] = []
+    for name in augment_module.TRANSFORMS:
+        monkeypatch.setitem(augment_module.TRANSFORMS, name,
+                            lambda x, g=None, name=name: applied.append(name) or x)
+    x = _batch(2)
+    for model, settings, expected in [
+            ("fastgan", {}, ["color", "translation"]),  # its official code has no cutout
+            ("dcgan", {}, ["color", "translation", "cutout"]),
+            ("dcgan", {"diffaug_policy": "cutout,color"}, ["cutout", "color"])]:
+        step, _ = _step(model, resolution=64 if model == "fastgan" else 16, augment="diffaug",
+                        **settings)
+        applied.clear()
+        step._d_input(x, 0)
+        assert applied == expected, model
+
+
+@pytest.mark.parametrize("policy", ["colour", "color,color", "", "color,,cutout"])
+def test_a_wrong_diffaug_policy_is_a_one_line_error(policy: str) -> None:
+    with pytest.raises(UserError, match="--diffaug-policy must list some of color, translation, cutout"):
+        TrainConfig(augment="diffaug", diffaug_policy=policy)
+
+
+def test_runs_saved_before_the_policy_setting_keep_all_three_transforms() -> None:
+    saved = TrainConfig(model="fastgan", augment="diffaug").to_dict()
+    del saved["diffaug_policy"]
+    assert TrainConfig.from_dict(saved).diffaug_policy == "color,translation,cutout"
 
 
 # ----- WGAN: clipping, gradient penalty, n_critic

@@ -47,6 +47,9 @@ HELP = {
                   "so short runs average recent weights (StyleGAN2-ADA's ema_rampup; 0: off)",
     "augment": "none, diffaug (for a few hundred images) or ada (DiffAugment's augmentations "
                "applied with a probability steered by the discriminator, Karras et al. 2020)",
+    "diffaug_policy": "--augment diffaug: which of color, translation, cutout, comma-separated "
+                      "(default: the model's; fastgan color,translation as in its paper's code, "
+                      "others all three)",
     "ada_target": "--augment ada: the E[sign(D(real))] it holds (higher: less augmentation)",
     "ada_speed": "--augment ada: thousands of images over which p may go from 0 to 1",
     "mirror": "flip training images left-right at random (for data without a handedness)",

@@ -310,9 +310,13 @@ register_family(Family(
     kind="gan",
     build=build_fastgan,
     description="FastGAN (Liu et al. 2021): skip-layer excitation, GLU, a self-supervised "
-                "discriminator; for a few hundred images at 64-1024 px; hinge loss, Adam(2e-4, 0.5)",
+                "discriminator; for a few hundred images at 64-1024 px; hinge loss, Adam(2e-4, 0.5), "
+                "DiffAugment without cutout",
+    # The official code's DiffAugment policy has no cutout. Measured on 500 emoji at 64 px, two
+    # at once on 2 CPU cores, FID lite0 / domain: with cutout 109.0 / 0.74 after 10 minutes and
+    # 106.6 / 0.69 after 20, without 100.8 / 0.68 and 86.3 / 0.67 (README, "Few images").
     defaults={"lr": 2e-4, "betas": (0.5, 0.999), "optimizer": "adam", "loss": "hinge", "n_critic": 1,
-              "width": 64},
+              "width": 64, "diffaug_policy": "color,translation"},
     resolutions=RESOLUTIONS,
     settings=FastGANSettings,
     check_size=check_size,

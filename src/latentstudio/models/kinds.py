@@ -23,7 +23,7 @@ GAN = register_kind(Kind(
     step="latentstudio.train.steps:AdversarialStep",
     description="a generator and a discriminator (critic) trained against each other",
     shown_settings=("epochs", "width", "lr", "optimizer", "betas", "loss", "n_critic", "clip",
-                    "gp_weight"),
+                    "gp_weight", "diffaug_policy"),
 ))
 
 VAE = register_kind(Kind(

@@ -1,7 +1,9 @@
 """DiffAugment (Zhao et al. 2020): differentiable colour, translation and cutout for small datasets.
 
 Applied to real and fake images alike before the discriminator, so the generator learns the
-un-augmented distribution while the discriminator cannot memorise a few hundred images.
+un-augmented distribution while the discriminator cannot memorise a few hundred images. A
+policy (`--diffaug-policy`) names which transforms to apply: the paper's is all three; FastGAN's
+official code leaves out cutout.
 
 Images with alpha (2 or 4 channels, alpha last) stay transparent where translation and cutout
 open up space (alpha -1, colour 0), and colour jitter leaves their alpha alone.
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from latentstudio.errors import UserError
 
 
 def _rand(x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
@@ -65,9 +69,22 @@ def cutout(x: torch.Tensor, g: torch.Generator | None = None, ratio: float = 0.5
     return x * keep + _blank(x) * (1 - keep)
 
 
-def diffaug(x: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
-    """The paper's 'color,translation,cutout' policy."""
-    return cutout(translation(color(x, g), g), g)
+TRANSFORMS = {"color": color, "translation": translation, "cutout": cutout}
 
 
-AUGMENTS = {"none": lambda x, g=None: x, "diffaug": diffaug}
+def parse_policy(text: str) -> tuple[str, ...]:
+    """The transforms a DiffAugment policy names ("color,translation"), or a UserError."""
+    names = tuple(n.strip() for n in text.split(","))
+    wrong = [n for n in names if n not in TRANSFORMS]
+    if wrong or len(set(names)) != len(names):
+        raise UserError(f"--diffaug-policy must list some of {', '.join(TRANSFORMS)} once each, "
+                        f"separated by commas (e.g. color,translation), got {text!r}")
+    return names
+
+
+def diffaug(x: torch.Tensor, g: torch.Generator | None = None,
+            policy: tuple[str, ...] = tuple(TRANSFORMS)) -> torch.Tensor:
+    """x with the policy's transforms applied in its order (default: all three, as the paper)."""
+    for name in policy:
+        x = TRANSFORMS[name](x, g)
+    return x

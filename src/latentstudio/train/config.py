@@ -53,6 +53,8 @@ class TrainConfig:
     ema: float | None = None
     ema_rampup: float = 0.05  # the EMA's half-life is at most this x the images seen (0: off)
     augment: Literal["none", "diffaug", "ada"] = "none"
+    # --augment diffaug: the transforms, e.g. "color,translation"; None: the family's, else all three.
+    diffaug_policy: str | None = None
     ada_target: float = 0.6  # --augment ada: the E[sign(D(real))] to hold (Karras et al. 2020)
     ada_speed: float = 20.0  # --augment ada: thousands of images for p to move from 0 to 1
     mirror: bool = False  # random horizontal flips of the training images
@@ -113,6 +115,10 @@ class TrainConfig:
         if not 0 < self.ada_target < 1 or self.ada_speed <= 0:
             raise UserError(f"--ada-target must be in (0, 1) and --ada-speed positive, got "
                             f"{self.ada_target} and {self.ada_speed}")
+        if self.diffaug_policy is not None:
+            from latentstudio.train.augment import parse_policy
+
+            parse_policy(self.diffaug_policy)
         if not 0 <= self.ema_rampup <= 1:
             raise UserError(f"--ema-rampup must be in [0, 1], e.g. 0.05; got {self.ema_rampup}")
         if self.ema is not None and not 0 < self.ema < 1:
@@ -174,6 +180,8 @@ class TrainConfig:
         """Rebuild from `to_dict()` output; unknown keys are an error naming them."""
         known = {f.name for f in dataclasses.fields(cls)}
         d = {k: v for k, v in d.items() if k not in _RETIRED}
+        if "augment" in d and "diffaug_policy" not in d:  # saved before the policy was a setting
+            d["diffaug_policy"] = PAPER_DIFFAUG
         unknown = sorted(set(d) - known)
         if unknown:
             raise UserError(f"unknown setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
@@ -182,9 +190,11 @@ class TrainConfig:
 
 _RETIRED = {"extra"}  # settings of older versions that are read and ignored
 
+PAPER_DIFFAUG = "color,translation,cutout"  # DiffAugment's policy for few images
 # Used where neither the family nor the user chose.
 FALLBACK_DEFAULTS: dict[str, Any] = {"lr": 2e-4, "betas": (0.5, 0.999), "optimizer": "adam",
-                                     "loss": "bce", "n_critic": 1, "epochs": 20, "width": 64}
+                                     "loss": "bce", "n_critic": 1, "epochs": 20, "width": 64,
+                                     "diffaug_policy": PAPER_DIFFAUG}
 
 
 def _type_name(t: Any) -> str:

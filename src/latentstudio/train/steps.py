@@ -25,8 +25,8 @@ from latentstudio.precision import DTYPES, resolve_precision
 from latentstudio.precision import autocast_dtype as autocast_dtype  # importable from here too
 from latentstudio.train.ada import AdaController
 from latentstudio.train.ada import augment as augment_ada
-from latentstudio.train.augment import AUGMENTS
-from latentstudio.train.config import TrainConfig
+from latentstudio.train.augment import diffaug, parse_policy
+from latentstudio.train.config import PAPER_DIFFAUG, TrainConfig
 from latentstudio.train.ema import EMA, ramped_decay
 
 
@@ -195,7 +195,8 @@ class AdversarialStep(Step):
         }
         self.ema = EMA(self.G, cfg.ema) if cfg.ema else None
         self.ada = AdaController(cfg.ada_target, cfg.ada_speed) if cfg.augment == "ada" else None
-        self.augment = AUGMENTS.get(cfg.augment)
+        self.policy = parse_policy(cfg.diffaug_policy or PAPER_DIFFAUG) \
+            if cfg.augment == "diffaug" else ()
         self.conditional = getattr(self.G, "num_classes", 0) > 0
         # A self-supervised discriminator (FastGAN's) also rebuilds real images from its features.
         self.reconstructs = getattr(unwrap(self.D), "reconstructs", False)
@@ -206,7 +207,10 @@ class AdversarialStep(Step):
             self.recon_distance = Lite0Distance().to(device)
 
     def _d_input(self, x: torch.Tensor, step: int) -> torch.Tensor:
-        x = augment_ada(x, self.ada.p, self.gen) if self.ada is not None else self.augment(x, self.gen)
+        if self.ada is not None:
+            x = augment_ada(x, self.ada.p, self.gen)
+        elif self.policy:
+            x = diffaug(x, self.gen, self.policy)
         if self.cfg.instance_noise > 0:  # Sønderby et al. 2016, annealed linearly to 0
             sigma = self.cfg.instance_noise * (1 - self.schedule_progress(step))
             x = x + sigma * torch.randn(x.shape, device=x.device, generator=self.gen, dtype=x.dtype)
