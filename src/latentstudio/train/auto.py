@@ -14,9 +14,10 @@ from latentstudio.data.folder import find_images
 FASTGAN_SIDES = (64, 128, 256, 512, 1024)
 DCGAN_LARGEST = 128
 # On a CPU at 64-128 px, 10 minutes per model on OpenMoji: with 100 images fastgan drew the
-# better emoji (FID lite0 -25%, KID domain equal); with 500, dcgan drew more recognisable ones and
-# the domain network preferred it 1.5-2x (lite0 preferred fastgan). 200 lies between the two
-# measured sizes; it is not itself measured.
+# better emoji (FID lite0 -24%, FID domain -9%, KID domain 8x lower); with 300 the numbers were
+# mixed (lite0 -29%, KID domain 6x lower, FID domain +15%) and dcgan drew more of the people;
+# with 500 the domain network preferred dcgan 1.4-2.5x at 10-30 minutes (lite0 preferred
+# fastgan). 200 lies between the measured sizes; it is not itself measured.
 FASTGAN_MOST_ON_CPU = 200
 
 
