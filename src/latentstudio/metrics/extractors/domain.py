@@ -6,9 +6,11 @@ With labels it learns to classify them. Without, it learns contrastively (SimCLR
 batch. Self-supervised features of this kind rank generative models closer to human judgement
 than classifier features (Morozov et al., ICLR 2021). The autoencoder used before ranked 500
 held-out real emoji below two GANs trained on the other 500 (README: "Evaluate and compare"),
-likely because reconstruction codes keep pixel detail rather than what the images show. The 128-d pooled output is the feature space. The
-trained network is cached in cache_dir()/metrics/domain/ under the dataset's fingerprint and the
-training settings, and reused on later calls, so numbers from the same data stay comparable.
+likely because reconstruction codes keep pixel detail rather than what the images show.
+
+The 128-d pooled output is the feature space. The trained network is cached in
+cache_dir()/metrics/domain/ under the dataset's fingerprint and the training settings, and
+reused on later calls, so numbers from the same data stay comparable.
 """
 
 from __future__ import annotations
