@@ -180,7 +180,10 @@ def contender(name: str) -> dict[str, Any]:
 
 def _setting(text: str) -> tuple[str, Any]:
     key, _, value = text.partition("=")
-    return key, json.loads(value) if value[:1] in "0123456789-[{" else value
+    try:
+        return key, json.loads(value)  # numbers, true/false, lists
+    except json.JSONDecodeError:
+        return key, value
 
 
 def train_all(names: list[str], data: str, resolution: int, seconds: float, threads: int,
