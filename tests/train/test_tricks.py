@@ -3,6 +3,7 @@ DiffAugment, weight clipping, gradient penalty, n_critic, KL warm-up, and the di
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from pathlib import Path
@@ -109,6 +110,57 @@ def test_ema_ramp_up_keeps_its_half_life_under_a_share_of_the_images_seen() -> N
     near_latest = sum((s - p).norm() for s, p in zip(shadow, latest, strict=True))
     near_first = sum((s - f).norm() for s, f in zip(shadow, first, strict=True))
     assert near_latest < 0.1 * near_first
+
+
+def test_standing_statistics_are_the_average_over_the_batches() -> None:
+    from latentstudio.train.ema import standing_statistics
+
+    bn = nn.BatchNorm1d(3, momentum=0.1)
+    batches = [torch.randn(8, 3, generator=torch.Generator().manual_seed(i)) * (i + 1) + i
+               for i in range(3)]
+    feed = iter(batches)
+    standing_statistics(bn, lambda m: m(next(feed)), 3)
+    torch.testing.assert_close(bn.running_mean, torch.stack([b.mean(0) for b in batches]).mean(0))
+    torch.testing.assert_close(bn.running_var, torch.stack([b.var(0) for b in batches]).mean(0))
+    assert bn.momentum == 0.1 and not bn.training
+
+
+def test_the_ema_generator_gets_batch_statistics_of_its_own(monkeypatch) -> None:
+    """Copied running statistics describe the trained generator; the average's are recomputed
+    when it is used, once per change, without touching training's random streams."""
+    step, nets = _step("dcgan", ema=0.5, ema_rampup=0.0)
+    G = nets["generator"]
+    for i in range(3):
+        step(_batch(seed=i), None, i)
+    shadow = step.ema.shadow
+    assert all(torch.equal(s, b) for s, b in zip(shadow.buffers(), G.buffers(), strict=True))
+    expected = copy.deepcopy(shadow)
+    step._standing_statistics(expected)
+    gen_state, rng_state = step.gen.get_state(), torch.get_rng_state()
+    calls = []
+    real = steps_module.standing_statistics
+    monkeypatch.setattr(steps_module, "standing_statistics", lambda *a: calls.append(1) or real(*a))
+    net = step.image_network()
+    assert net is shadow and not net.training
+    for name, b in expected.named_buffers():
+        torch.testing.assert_close(dict(net.named_buffers())[name], b)
+    means = [(m.running_mean, g.running_mean) for m, g in zip(net.modules(), G.modules(), strict=True)
+             if isinstance(m, nn.BatchNorm2d)]
+    assert means and not any(torch.allclose(a, b) for a, b in means)
+    assert torch.equal(step.gen.get_state(), gen_state) and torch.equal(torch.get_rng_state(), rng_state)
+    step.image_network()
+    assert len(calls) == 1  # unchanged weights: not recomputed
+    step(_batch(seed=3), None, 3)
+    step.image_network()
+    assert len(calls) == 2
+
+
+def test_checkpoints_hold_the_ema_generators_own_statistics(tmp_path: Path) -> None:
+    run = train(_tiny("dcgan", tmp_path / "run", ema=0.9))
+    models = load_checkpoint(run / "checkpoints" / "last.pt")["models"]
+    ema, raw = models["generator_ema"], models["generator"]
+    means = [k for k in ema if k.endswith("running_mean")]
+    assert means and not any(torch.allclose(ema[k], raw[k]) for k in means)
 
 
 # ----- label smoothing and label noise

@@ -163,7 +163,7 @@ class Trainer:
         """Every network a checkpoint holds: the models, and the EMA copy as `<name>_ema`."""
         nets = dict(self.models)
         if self.updater.ema is not None:
-            nets[f"{self.kind.image_module}_ema"] = self.updater.ema.shadow
+            nets[f"{self.kind.image_module}_ema"] = self.updater.ema.calibrated()
         return nets
 
     def _restore(self, payload: dict[str, Any]) -> None:

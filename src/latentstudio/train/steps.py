@@ -27,7 +27,11 @@ from latentstudio.train.ada import AdaController
 from latentstudio.train.ada import augment as augment_ada
 from latentstudio.train.augment import diffaug, parse_policy
 from latentstudio.train.config import PAPER_DIFFAUG, TrainConfig
-from latentstudio.train.ema import EMA, ramped_decay
+from latentstudio.train.ema import EMA, ramped_decay, standing_statistics
+
+# The EMA generator's batch statistics come from this many batches of the training batch size.
+CALIBRATION_BATCHES = 16
+CALIBRATION_SEED = 7_777_777  # added to --seed: a stream of its own
 
 
 def unwrap(net: nn.Module) -> nn.Module:
@@ -193,7 +197,7 @@ class AdversarialStep(Step):
             k: make_optimizer(cfg.optimizer, net.parameters(), self.base_lrs[k], cfg.betas, device)
             for k, net in (("g", self.G), ("d", self.D))
         }
-        self.ema = EMA(self.G, cfg.ema) if cfg.ema else None
+        self.ema = EMA(self.G, cfg.ema, self._standing_statistics) if cfg.ema else None
         self.ada = AdaController(cfg.ada_target, cfg.ada_speed) if cfg.augment == "ada" else None
         self.policy = parse_policy(cfg.diffaug_policy or PAPER_DIFFAUG) \
             if cfg.augment == "diffaug" else ()
@@ -296,8 +300,28 @@ class AdversarialStep(Step):
             self.ada.load_state_dict(state["ada"])
 
     def image_network(self) -> nn.Module:
-        """The network used for previews and sampling (the EMA copy when there is one)."""
-        return self.ema.shadow if self.ema is not None else unwrap(self.G)
+        """The network used for previews and sampling (the EMA copy when there is one, with batch
+        statistics of its own)."""
+        return self.ema.calibrated() if self.ema is not None else unwrap(self.G)
+
+    def _standing_statistics(self, net: nn.Module) -> None:
+        """Recompute `net`'s batch statistics on CALIBRATION_BATCHES batches of fixed latents,
+        leaving every random stream of training as it was (exact resume)."""
+        cfg = self.cfg
+        g = torch.Generator(device=self.device)
+        g.manual_seed(cfg.seed + CALIBRATION_SEED)
+        classes = getattr(net, "num_classes", 0)
+
+        def forward(model: nn.Module) -> None:
+            z = torch.randn(cfg.batch_size, cfg.latent_dim, device=self.device, generator=g)
+            y = torch.randint(classes, (cfg.batch_size,), device=self.device, generator=g) \
+                if classes else None
+            with self.autocast():
+                model(z, y)
+
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):  # noise layers draw from the global stream
+            standing_statistics(net, forward, CALIBRATION_BATCHES)
 
 
 class VAEStep(Step):
