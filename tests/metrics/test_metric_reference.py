@@ -27,5 +27,7 @@ def test_metric_reference_ranks_noise_below_held_out_images(tmp_path: Path) -> N
                          capture_output=True, text=True, check=True).stdout
     rows = {line.split("|")[1].strip(): float(line.split("|")[2]) for line in out.splitlines()
             if line.startswith("| ") and line.split("|")[2].strip()[:1].isdigit()}
-    assert set(rows) == {"held-out", "shifted 1/8", "blurred 4x", "noise 0.3"}
+    assert set(rows) == {"held-out", "shifted 1/8", "blurred 4x", "noise 0.3", "quarters shuffled",
+                         "left and right halves of two images"}
     assert rows["noise 0.3"] > rows["held-out"] and rows["blurred 4x"] > rows["held-out"]
+    assert rows["quarters shuffled"] > rows["held-out"]

@@ -117,9 +117,9 @@ def _build_domain(dataset: ImageSet | None, device: str, weights: str | None,
 
     if dataset is None:
         raise UserError("the domain extractor is trained on the real data: pass the dataset")
-    net, fingerprint = domain_network(dataset, device=device, progress=progress)
-    return Extractor("domain", f"domain-{fingerprint}", net.dim, _frozen(net, device), None, False,
-                     device)
+    # Named after the exact network, so real-data statistics of another one are never reused.
+    net, name = domain_network(dataset, device=device, progress=progress)
+    return Extractor("domain", f"domain-{name}", net.dim, _frozen(net, device), None, False, device)
 
 
 Builder = Callable[[ImageSet | None, str, str | None, bool], Extractor]
