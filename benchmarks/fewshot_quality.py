@@ -47,7 +47,7 @@ CONTENDERS: dict[str, dict[str, Any]] = {
     # and the learning rates that won the 6-minute screens of the README's "Few images, high
     # resolution".
     "fastgan": {"model": "fastgan", "width": 8, "batch_size": 16, "augment": "diffaug",
-                "ema": 0.999, "lr": 1e-3, "lr_d": 5e-4},
+                "ema": 0.999, "ema_rampup": 0.2, "lr": 1e-3, "lr_d": 5e-4},
     "fastgan-paper": {"model": "fastgan", "width": 16, "batch_size": 16, "augment": "diffaug",
                       "ema": 0.999},
     "fastgan-lite0": {"model": "fastgan", "width": 16, "batch_size": 16, "augment": "diffaug",
@@ -257,6 +257,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, help="folder for results [default: benchmarks/results]")
     p.add_argument("--work", type=Path, help="folder for the runs [default: OUT/fewshot_runs]")
     p.add_argument("--quick", action="store_true", help="seconds on tiny settings, for the tests")
+    p.add_argument("--rescore", action="store_true",
+                   help="score the runs already in --work again, without training (after a "
+                        "change to the metrics)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
@@ -284,10 +287,15 @@ def main(argv: list[str] | None = None) -> None:
 
     load_before = os.getloadavg()[0]
     started = time.strftime("%Y-%m-%d %H:%M:%S")
-    print(f"training {', '.join(names)} for {args.minutes:g} min each, at the same time, "
-          f"{args.threads} thread(s) each", file=sys.stderr)
-    trained = train_all(names, data, args.resolution, args.minutes * 60, args.threads, work,
-                        args.seed, overrides)
+    if not args.rescore:
+        print(f"training {', '.join(names)} for {args.minutes:g} min each, at the same time, "
+              f"{args.threads} thread(s) each", file=sys.stderr)
+    if args.rescore:
+        trained = {name: json.loads((work / "runs" / name.replace(":", "_") / "bench_train.json")
+                                    .read_text()) for name in names}
+    else:
+        trained = train_all(names, data, args.resolution, args.minutes * 60, args.threads, work,
+                            args.seed, overrides)
     load_trained = os.getloadavg()[0]
 
     from latentstudio.data import load_dataset
@@ -307,6 +315,11 @@ def main(argv: list[str] | None = None) -> None:
         rows[name] = {"settings": {**contender(name), **overrides}, "train": trained[name],
                       "scores": scores, "grid": grid.name}
         print(f"{name}: {json.dumps(rows[name])}", file=sys.stderr)
+    earlier = out / f"fewshot_quality_{tag}.json"
+    if args.rescore and earlier.is_file():  # when and how the runs were trained stays theirs
+        before = json.loads(earlier.read_text())
+        started, load_before = before["started"], before["load_average"]["before"]
+        load_trained = before["load_average"]["after_training"]
     result = {"benchmark": "fewshot_quality", "started": started, "data": data,
               "images": count, "resolution": args.resolution, "minutes_per_model": args.minutes,
               "threads_per_model": args.threads, "n_scored": n, "machine": machine(),
@@ -314,6 +327,8 @@ def main(argv: list[str] | None = None) -> None:
                                "after": os.getloadavg()[0]},
               "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
               "models": rows}
+    if args.rescore:
+        result["rescored"] = time.strftime("%Y-%m-%d %H:%M:%S")
     (out / f"fewshot_quality_{tag}.json").write_text(json.dumps(result, indent=1))
     (out / f"fewshot_quality_{tag}.md").write_text(report(result))
     print(report(result))
@@ -328,7 +343,8 @@ def report(r: dict) -> str:
              f"on {m['cpu']} ({m['cores']} cores; {', '.join(m['flags'])}), torch {m['torch']}; "
              f"load average {r['load_average']['before']:.1f} before, "
              f"{r['load_average']['after_training']:.1f} at the end of training. "
-             f"Scored on {r['n_scored']} samples of the EMA generator against the training images.",
+             f"Scored on {r['n_scored']} samples of the EMA generator against the training images"
+             + (f" (scored again {r['rescored']})." if r.get("rescored") else "."),
              "",
              "| model | settings | steps | img/s | CPU s | FID (lite0) | KID (lite0) | FID (domain) | "
              "KID (domain) | precision / recall (lite0) | memorisation (lite0 / domain / px) |",
@@ -353,7 +369,9 @@ def report(r: dict) -> str:
     lines += ["", "CPU s: user CPU seconds the training process got (set-up included); with "
               "other work on the machine it is less than threads x minutes. FID (domain): the "
               "network `latentstudio eval --extractor domain` trains on the training images "
-              "(contrastive without labels; results before 2026-12-01 used an autoencoder).",
+              "(contrastive without labels, with SimCLR's colour distortion since 2026-12-01 "
+              "11:40 UTC; before that without hue and greyscale, and before 2026-12-01 an "
+              "autoencoder).",
               "", "Grids (seed 0; 8x8 up to 128 px, 4x4 above): "
               + ", ".join(f"`{row['grid']}`" for row in r["models"].values()),
               ""]

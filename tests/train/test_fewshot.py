@@ -41,7 +41,7 @@ def test_a_few_images_at_64_px_get_fastgan_and_many_get_dcgan_on_a_cpu(tmp_path)
     folder = _folder(tmp_path / "imgs", 5)
     added, line = suggest({"data": str(folder), "resolution": 64, "width": 12}, on_gpu=False)
     assert added["model"] == "fastgan" and added["augment"] == "diffaug" and "width" not in added
-    assert (added["batch_size"], added["lr"], added["lr_d"]) == (16, 1e-3, 5e-4)
+    assert (added["batch_size"], added["lr"], added["lr_d"], added["ema_rampup"]) == (16, 1e-3, 5e-4, 0.2)
     assert "5 images at 64 px: fastgan" in line and "drew better than dcgan" in line
     added, _ = suggest({"data": str(folder), "resolution": "64x128"}, on_gpu=True)
     assert (added["model"], added["width"], added["batch_size"]) == ("fastgan", 64, 8)
