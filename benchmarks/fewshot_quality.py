@@ -285,18 +285,24 @@ def main(argv: list[str] | None = None) -> None:
     for name in names:
         contender(name)
 
-    load_before = os.getloadavg()[0]
-    started = time.strftime("%Y-%m-%d %H:%M:%S")
-    if not args.rescore:
-        print(f"training {', '.join(names)} for {args.minutes:g} min each, at the same time, "
-              f"{args.threads} thread(s) each", file=sys.stderr)
+    earlier = out / f"fewshot_quality_{tag}.json"
     if args.rescore:
         trained = {name: json.loads((work / "runs" / name.replace(":", "_") / "bench_train.json")
                                     .read_text()) for name in names}
+        # When and under what load the runs trained stays theirs, where it was recorded.
+        before = json.loads(earlier.read_text()) if earlier.is_file() else {}
+        started = before.get("started", time.strftime("%Y-%m-%d %H:%M:%S"))
+        load = before.get("load_average", {})
+        load_before = load.get("before", os.getloadavg()[0])
+        load_trained = load.get("after_training", os.getloadavg()[0])
     else:
+        load_before = os.getloadavg()[0]
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        print(f"training {', '.join(names)} for {args.minutes:g} min each, at the same time, "
+              f"{args.threads} thread(s) each", file=sys.stderr)
         trained = train_all(names, data, args.resolution, args.minutes * 60, args.threads, work,
                             args.seed, overrides)
-    load_trained = os.getloadavg()[0]
+        load_trained = os.getloadavg()[0]
 
     from latentstudio.data import load_dataset
 
@@ -315,11 +321,6 @@ def main(argv: list[str] | None = None) -> None:
         rows[name] = {"settings": {**contender(name), **overrides}, "train": trained[name],
                       "scores": scores, "grid": grid.name}
         print(f"{name}: {json.dumps(rows[name])}", file=sys.stderr)
-    earlier = out / f"fewshot_quality_{tag}.json"
-    if args.rescore and earlier.is_file():  # when and how the runs were trained stays theirs
-        before = json.loads(earlier.read_text())
-        started, load_before = before["started"], before["load_average"]["before"]
-        load_trained = before["load_average"]["after_training"]
     result = {"benchmark": "fewshot_quality", "started": started, "data": data,
               "images": count, "resolution": args.resolution, "minutes_per_model": args.minutes,
               "threads_per_model": args.threads, "n_scored": n, "machine": machine(),
@@ -329,7 +330,7 @@ def main(argv: list[str] | None = None) -> None:
               "models": rows}
     if args.rescore:
         result["rescored"] = time.strftime("%Y-%m-%d %H:%M:%S")
-    (out / f"fewshot_quality_{tag}.json").write_text(json.dumps(result, indent=1))
+    earlier.write_text(json.dumps(result, indent=1))
     (out / f"fewshot_quality_{tag}.md").write_text(report(result))
     print(report(result))
 

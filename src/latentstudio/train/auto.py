@@ -16,8 +16,9 @@ DCGAN_LARGEST = 128
 # On a CPU at 64-128 px, 10 minutes per model on OpenMoji: with 100 images fastgan drew the
 # better emoji (FID lite0 -24%, FID domain -9%, KID domain 8x lower); with 300 the numbers were
 # mixed (lite0 -29%, KID domain 6x lower, FID domain +15%) and dcgan drew more of the people;
-# with 500 the domain network preferred dcgan 1.4-2.5x at 10-30 minutes (lite0 preferred
-# fastgan). 200 lies between the measured sizes; it is not itself measured.
+# with 500 lite0 preferred fastgan by 32-39% and the domain network, since it jitters hue too,
+# preferred fastgan by 11-22% at 10 minutes and dcgan by 17-21% at 20 (two draws of emoji).
+# 200 lies between the measured sizes; it is not itself measured.
 FASTGAN_MOST_ON_CPU = 200
 
 

@@ -35,18 +35,22 @@ def half_life_images(decay: float, batch_size: int) -> float:
     return batch_size * math.log(0.5) / math.log(decay)
 
 
+def _running_norms(model: nn.Module) -> list[nn.Module]:
+    """The batch-norm layers of `model` that keep running statistics."""
+    return [m for m in model.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+
 def has_batchnorm(model: nn.Module) -> bool:
     """Whether `model` keeps running batch statistics."""
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
-               for m in model.modules())
+    return bool(_running_norms(model))
 
 
 @torch.no_grad()
 def standing_statistics(model: nn.Module, forward: Callable[[nn.Module], object], batches: int) -> None:
     """Replace `model`'s batch-norm running statistics by their average over `batches` calls of
     `forward(model)` in training mode; leaves `model` in eval mode."""
-    norms = [m for m in model.modules()
-             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    norms = _running_norms(model)
     momenta = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
