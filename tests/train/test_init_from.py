@@ -121,7 +121,8 @@ def test_gallery_shows_the_lineage(tiny_run, tmp_path, one_thread) -> None:
     parent = tiny_run("dcgan", name="parent-ema", **PARENT)
     child = _child(parent, tmp_path / "child", ema=0.9)
     linked = summarize(tmp_path, child)["parent"]
-    assert linked == {"name": "parent-ema", "link": None, "step": 4}  # not in this gallery
+    assert linked == {"name": "parent-ema", "link": None, "step": 4,  # not in this gallery
+                      "grown_from": None}
     (tmp_path / "parent-ema").mkdir()
     assert summarize(tmp_path, child)["parent"]["link"] == "parent-ema"
     assert "from parent-ema" in runs_page_html(tmp_path)
@@ -135,3 +136,96 @@ def test_a_config_file_may_name_the_parent(tiny_run, tmp_path, capsys) -> None:
     assert main(["train", "--config", str(settings), "--dry-run"]) == 0
     resolved = json.loads(capsys.readouterr().out)
     assert resolved["width"] == 8 and resolved["latent_dim"] == 16 and resolved["data"] == "shapes:32"
+
+
+# ----- growing: --init-from a smaller run of a family that can grow (fastgan)
+def _grown(tiny_run, tmp_path: Path, callbacks=(), size: int = 256, **settings) -> tuple[Path, Path]:
+    parent = tiny_run("fastgan", name="fastgan-64", resolution=64, width=4, batch_size=8, steps=2)
+    cfg = TrainConfig(**{**dict(model="fastgan", data="shapes:32", resolution=size, width=4,
+                                latent_dim=16, batch_size=4, steps=1, preview_count=4,
+                                device="cpu", init_from=str(parent), out=str(tmp_path / "grown")),
+                         **settings})
+    return parent, train(cfg, callbacks=callbacks, progress=False)
+
+
+def test_a_grown_generator_starts_with_the_smaller_runs_pictures(tiny_run, tmp_path, one_thread,
+                                                                capsys) -> None:
+    from latentstudio.runs import load_run
+
+    seen = AtStart()
+    parent, child = _grown(tiny_run, tmp_path, [seen])
+    assert "growing" in capsys.readouterr().err
+    small = load_run(parent).image_network.eval()
+    big = load_run(child).image_network.eval()  # the family rebuilds it with its base image
+    big.load_state_dict(seen.weights["generator"])
+    assert big.grown_from == 64 and float(big.own_gain) == 0
+    drawn = {}
+    small.to_image.register_forward_hook(lambda m, i, out: drawn.__setitem__("small", out))
+    big.base_image.register_forward_hook(lambda m, i, out: drawn.__setitem__("base", out))
+    z = torch.randn(3, 16)
+    with torch.no_grad():
+        image = big(z)
+        small(z)
+    assert image.shape == (3, 3, 256, 256)
+    assert torch.equal(drawn["base"], drawn["small"])
+    upsampled = torch.nn.functional.interpolate(drawn["small"], size=(256, 256), mode="bilinear")
+    assert torch.allclose(image, torch.tanh(upsampled), atol=1e-6)
+    meta = json.loads((child / "config.json").read_text())
+    assert meta["parent"]["grown_from"] == 64
+    from latentstudio.web.runs import summarize
+
+    assert summarize(tmp_path, child)["parent"]["grown_from"] == 64
+    assert meta["model_config"]["family_settings"]["grown_from"] == 64
+
+
+def test_the_discriminator_keeps_the_smaller_runs_blocks_by_map_side(tiny_run, tmp_path,
+                                                                     one_thread) -> None:
+    seen = AtStart()
+    parent, _ = _grown(tiny_run, tmp_path, [seen])
+    small = load_checkpoint(parent / "checkpoints" / "last.pt")["models"]["discriminator"]
+    big = seen.weights["discriminator"]
+    # 64 px: maps of 64, 32, 16, 8 px; 256 px: 256 ... 8, so block i there is block i + 2 here.
+    for key, value in small.items():
+        for prefix, moved in (("downs.", 2), ("sles.", 2)):
+            if key.startswith(prefix):
+                index, rest = key[len(prefix):].split(".", 1)
+                assert torch.equal(big[f"{prefix}{int(index) + moved}.{rest}"], value), key
+    assert torch.equal(big["rf_big.0.parametrizations.weight.original"],
+                       small["rf_big.0.parametrizations.weight.original"])
+    # The small path sees 128 px here, 32 there: the 16 -> 8 px block is index 4 here, 2 there.
+    assert torch.equal(big["from_small.4.0.parametrizations.weight.original"],
+                       small["from_small.2.0.parametrizations.weight.original"])
+
+
+def test_a_grown_run_resumes_and_cannot_be_grown_again(tiny_run, tmp_path, capsys) -> None:
+    parent, child = _grown(tiny_run, tmp_path, size=128)
+    assert main(["train", "--resume", str(child), "--steps", "2"]) == 0
+    assert load_checkpoint(child / "checkpoints" / "last.pt")["progress"]["step"] == 2
+    capsys.readouterr()
+    err = one_line_error(["train", "--init-from", str(child), "--data", "shapes:32",
+                          "--resolution", "256", "--steps", "1", "--out",
+                          str(tmp_path / "again")], capsys)
+    assert "cannot grow a run that was itself grown (from 64 px)" in err
+    assert not (tmp_path / "again").exists()
+    err = one_line_error(["train", "--init-from", str(parent), "--data", "shapes:32",
+                          "--resolution", "128x256", "--steps", "1", "--out",
+                          str(tmp_path / "wide")], capsys)
+    assert "cannot start from" in err and not (tmp_path / "wide").exists()
+
+
+def test_a_grown_run_holds_the_smaller_runs_stages_unless_told(tiny_run, tmp_path,
+                                                                one_thread) -> None:
+    def changed(**settings) -> set[str]:
+        seen = AtStart()
+        _, child = _grown(tiny_run, tmp_path / str(len(settings)), [seen], size=128, steps=2,
+                          **settings)
+        after = load_checkpoint(child / "checkpoints" / "last.pt")["models"]["generator"]
+        return {k for k, v in seen.weights["generator"].items()
+                if k.endswith("original") and not torch.equal(v, after[k])}
+
+    held = ("init.", "ups.8.", "ups.16.", "ups.32.", "ups.64.", "sles.64.")
+    trained = changed()
+    assert not [k for k in trained if k.startswith(held)]
+    for new in ("ups.128.", "sles.128.", "to_image.", "base_image."):
+        assert [k for k in trained if k.startswith(new)], new
+    assert [k for k in changed(family_settings={"hold_grown": False}) if k.startswith(held)]

@@ -297,14 +297,33 @@ def parent_settings(meta: dict[str, Any]) -> dict[str, Any]:
     return {**settings, **(config.get("family_settings") or {})}
 
 
-def parent_mismatch(source: str, parent: dict[str, Any], model: str,
-                    shapes: dict[str, Any]) -> str | None:
-    """Why a run of `model` with networks `shapes` (a ModelConfig as a dict) cannot start from
-    the weights of the run `parent` (its config.json), or None when they fit."""
+def grown_size(parent: dict[str, Any], model: str, family: Family, size: tuple[int, int]) -> int | None:
+    """The shorter side of `parent` (a run's config.json) when a run of `model` at `size`
+    (width, height) started from it grows it: the same family, able to grow, a smaller size of
+    the same shape; else None."""
     theirs = parent.get("model_config") or {}
     parent_model = parent.get("model") or parent.get("config", {}).get("model")
-    differ = [k for k in _SHAPE if k in theirs and theirs[k] != shapes.get(k)]
-    if parent_model == model and theirs.get("resolution") == shapes["resolution"] and not differ:
+    width = theirs.get("resolution")
+    if family.grow is None or parent_model != model or not width:
+        return None
+    height = theirs.get("height") or width
+    if min(width, height) >= min(size) or width * size[1] != height * size[0]:
+        return None
+    return min(width, height)
+
+
+def parent_mismatch(source: str, parent: dict[str, Any], model: str,
+                    shapes: dict[str, Any], grown: bool = False) -> str | None:
+    """Why a run of `model` with networks `shapes` (a ModelConfig as a dict) cannot start from
+    the weights of the run `parent` (its config.json), or None when they fit. `grown`: it grows
+    the parent (see grown_size), so the size and the family's settings may differ: the family
+    says which tensors fit."""
+    theirs = parent.get("model_config") or {}
+    parent_model = parent.get("model") or parent.get("config", {}).get("model")
+    differ = [k for k in _SHAPE if k in theirs and theirs[k] != shapes.get(k)
+              and not (grown and k == "family_settings")]
+    same_size = grown or theirs.get("resolution") == shapes["resolution"]
+    if parent_model == model and same_size and not differ:
         return None
 
     def describe(name: Any, values: dict[str, Any]) -> str:

@@ -54,6 +54,7 @@ from latentstudio.train import distributed
 from latentstudio.train.callbacks import Callback, RunWriter
 from latentstudio.train.config import (
     TrainConfig,
+    grown_size,
     model_config_for,
     parent_mismatch,
     parse_every,
@@ -93,6 +94,13 @@ class Trainer:
         self.family = get_family(config.model)
         self.kind = self.family.hooks
         self.config = resolve_config(config, self.family)
+        # --init-from a smaller run of a family that grows: its networks get the growth's settings.
+        self.grown_from = grown_size(init["meta"], config.model, self.family, self.config.size) \
+            if init is not None else None
+        if self.grown_from:
+            parent_settings = (init["meta"].get("model_config") or {}).get("family_settings") or {}
+            self.config = dataclasses.replace(self.config, family_settings={
+                **self.config.family_settings, **self.family.grow(self.grown_from, parent_settings)})
         self.run_dir = run_dir
         self.world = world or distributed.current()
         self.device = distributed.rank_device(resolve_device(self.config.device), self.world)
@@ -185,16 +193,22 @@ class Trainer:
 
     def _init_from(self, parent: dict[str, Any]) -> None:
         """Start from the weights of `parent` (from load_parent): every network, the EMA copy
-        from the parent's (or its generator when it kept none); optimisers stay fresh, step 0."""
+        from the parent's (or its generator when it kept none); optimisers stay fresh, step 0.
+        A smaller parent is grown: each of its tensors goes where the family says, and what
+        lands nowhere or does not fit starts fresh."""
         meta, payload, source = parent["meta"], parent["payload"], parent["source"]
         problem = parent_mismatch(source, meta, self.config.model,
-                                  dataclasses.asdict(self.model_config))
+                                  dataclasses.asdict(self.model_config), bool(self.grown_from))
         if problem:
             raise UserError(problem)
         saved, image = payload["models"], self.kind.image_module
+        taken: dict[str, tuple[int, int]] = {}
         try:
             for name, net in self._networks().items():
-                net.load_state_dict(saved[name] if name in saved else saved[name.removesuffix("_ema")])
+                state = saved[name] if name in saved else saved[name.removesuffix("_ema")]
+                if self.grown_from:
+                    state, taken[name] = self._grown_state(name.removesuffix("_ema"), net, state)
+                net.load_state_dict(state)
         except (KeyError, RuntimeError):
             raise UserError(f"cannot start from {source}: its checkpoint does not fit this "
                             f"{self.config.model} ({image} and the rest must be the same)") from None
@@ -202,6 +216,23 @@ class Trainer:
         self.parent = {"run": str(Path(parent["path"]).resolve()), "checkpoint": parent["checkpoint"],
                        "step": progress.get("step"), "model": meta.get("model"),
                        "data": {k: meta.get("data", {}).get(k) for k in ("spec", "fingerprint")}}
+        if self.grown_from:
+            self.parent["grown_from"] = self.grown_from
+            if self.world.is_main:
+                kept = ", ".join(f"{a} of {b} {name} tensors" for name, (a, b) in taken.items()
+                                 if not name.endswith("_ema"))
+                print(f"growing {source} from {self.grown_from} to {min(self.config.size)} px: "
+                      f"{kept} come from it, the rest start fresh", file=sys.stderr)
+
+    def _grown_state(self, network: str, net: nn.Module,
+                     smaller: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], tuple[int, int]]:
+        """`net`'s state with the tensors of the smaller run's `network` that fit in it, and
+        (how many came from it, how many there are)."""
+        own = net.state_dict()
+        size = min(self.config.size)
+        moved = {self.family.grow_key(network, k, self.grown_from, size): v for k, v in smaller.items()}
+        fit = {k: v for k, v in moved.items() if k in own and own[k].shape == v.shape}
+        return {**own, **fit}, (len(fit), len(own))
 
     def _saved_total(self, payload: dict[str, Any]) -> int:
         """The step count of the config a checkpoint was saved with (checkpoints of 0.1.0 have no

@@ -168,14 +168,16 @@ def summarize(root: Path, run_dir: Path, now: float | None = None) -> dict[str, 
 
 def lineage(root: Path, meta: dict[str, Any] | None) -> dict[str, Any] | None:
     """The run a fine-tuned run started from (config.json's "parent"): its folder name, the
-    name to link to when a run of that name is in this gallery (else None), and the step."""
+    name to link to when a run of that name is in this gallery (else None), the step, and the
+    size it was grown from (None when not grown)."""
     parent = (meta or {}).get("parent")
     if not isinstance(parent, dict) or not isinstance(parent.get("run"), str):
         return None
     name = Path(parent["run"]).name
-    step = parent.get("step")
+    step, grown = parent.get("step"), parent.get("grown_from")
     return {"name": name, "link": name if resolve_run(root, name) is not None else None,
-            "step": step if isinstance(step, int) else None}
+            "step": step if isinstance(step, int) else None,
+            "grown_from": grown if isinstance(grown, int) else None}
 
 
 def list_runs(root: Path) -> list[dict[str, Any]]:
@@ -214,7 +216,8 @@ def _card_html(r: dict[str, Any]) -> str:
     steps = f"step {r['step']}" + (f" / {r['total_steps']}" if r["total_steps"] else "")
     scores = (f'<div class="scores">{e(score_text(r["scores"]))}</div>' if r["scores"] else "")
     problems = (f'<div class="problems">{e("; ".join(r["problems"]))}</div>' if r["problems"] else "")
-    parent = (f'<div class="meta lineage">from {e(r["parent"]["name"])}</div>' if r.get("parent") else "")
+    parent = (f'<div class="meta lineage">{"grown " if r["parent"]["grown_from"] else ""}from '
+              f'{e(r["parent"]["name"])}</div>' if r.get("parent") else "")
     health = r.get("health") or {}
     if health.get("state") not in (None, "ok"):
         text = HEALTH_WORDS.get(health["state"], health["state"])

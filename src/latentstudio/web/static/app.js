@@ -358,8 +358,9 @@ async function runPage(name, token) {
     parentBox.hidden = !d.parent;
     if (d.parent) {
       const p = d.parent;
-      parentBox.replaceChildren("fine-tuned from ", p.link ? h("a", { href: "#/run/" + enc(p.link) }, p.name) : p.name,
-        p.step !== null ? ` at step ${p.step}` : "");
+      parentBox.replaceChildren(p.grown_from ? "grown from " : "fine-tuned from ",
+        p.link ? h("a", { href: "#/run/" + enc(p.link) }, p.name) : p.name,
+        p.step !== null ? ` at step ${p.step}` : "", p.grown_from ? ` (${p.grown_from} px)` : "");
     }
     banner.hidden = !d.problems.length;
     banner.textContent = d.problems.join("; ");
