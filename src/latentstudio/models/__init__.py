@@ -90,10 +90,11 @@ class Family:
     # Checks a non-square (width, height) (a UserError listing valid sizes); None: square only.
     check_size: Callable[[int, int], Any] | None = None
     # Growing (`--init-from` a run of this family at a smaller size): the family's settings
-    # for networks grown from that size, and where each (network, tensor name, smaller size,
-    # this size) of the smaller run goes here; tensors that land nowhere or do not fit start
-    # fresh. None: its runs cannot grow.
-    grow: Callable[[int], dict[str, Any]] | None = None
+    # for networks grown from (that size, the smaller run's own settings), raising a UserError
+    # when it cannot be grown; and where each (network, tensor name, smaller size, this size)
+    # of the smaller run goes here: tensors that land nowhere or do not fit start fresh.
+    # None: its runs cannot grow.
+    grow: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None
     grow_key: Callable[[str, str, int, int], str] | None = None
 
     @property

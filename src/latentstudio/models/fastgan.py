@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -337,7 +337,7 @@ class FastGANSettings:
                             f"0), got {self.grown_from}")
 
 
-def grow_settings(smaller: int, parent_settings: dict) -> dict:
+def grow_settings(smaller: int, parent_settings: dict[str, Any]) -> dict[str, Any]:
     """The settings of a fastgan grown from a `smaller` px run with `parent_settings`."""
     if parent_settings.get("grown_from"):
         raise UserError(f"cannot grow a run that was itself grown (from {parent_settings['grown_from']} "
