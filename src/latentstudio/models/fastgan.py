@@ -162,9 +162,10 @@ class Generator(nn.Module):
         self.to_image = _conv(ch[short], cfg.channels, 3, 1, 1)
         self.grown_from = FastGANSettings(**cfg.family_settings).grown_from
         if self.grown_from:
-            if self.grown_from not in self.sizes[:-1]:
+            smaller = [s for s in self.sizes[:-1] if s in RESOLUTIONS]
+            if self.grown_from not in smaller:
                 raise UserError(f"a fastgan at {short} px cannot be grown from {self.grown_from} "
-                                f"px: grow from {', '.join(map(str, self.sizes[3:-1])) or 'none'}")
+                                f"px: grow from {', '.join(map(str, smaller)) or 'none'}")
             self.base_image = _conv(ch[self.grown_from], cfg.channels, 3, 1, 1)
             # Not zero weights in to_image: spectral norm would divide by a zero norm.
             self.own_gain = nn.Parameter(torch.zeros(1))
