@@ -107,7 +107,7 @@ def _records(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-def _constant_samples(self: Trainer, z: torch.Tensor, labels=None) -> torch.Tensor:
+def _constant_samples(self: Trainer, z: torch.Tensor, labels=None, calibration_images=0) -> torch.Tensor:
     """A generator that ignores its latents: every sample is the same picture."""
     picture = torch.linspace(-1, 1, 32 * 32).reshape(1, 1, 32, 32)
     return picture.expand(len(z), 3, 32, 32).clone()

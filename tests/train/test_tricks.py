@@ -155,6 +155,25 @@ def test_the_ema_generator_gets_batch_statistics_of_its_own(monkeypatch) -> None
     assert len(calls) == 2
 
 
+def test_previews_draw_ema_statistics_from_fewer_images_than_what_is_kept(monkeypatch) -> None:
+    """A preview averages the statistics over PREVIEW_CALIBRATION_IMAGES, a checkpoint over
+    CALIBRATION_IMAGES; statistics already drawn from more images serve a preview as they are."""
+    from latentstudio.train.ema import CALIBRATION_IMAGES, PREVIEW_CALIBRATION_IMAGES
+
+    step, _ = _step("dcgan", ema=0.5, ema_rampup=0.0, batch_size=64)
+    images = []
+    real = steps_module.standing_statistics
+    monkeypatch.setattr(steps_module, "standing_statistics",
+                        lambda net, forward, batches: images.append(batches * 64) or
+                        real(net, forward, batches))
+    step(_batch(seed=0), None, 0)
+    step.image_network(PREVIEW_CALIBRATION_IMAGES)
+    step.image_network()
+    step.image_network(PREVIEW_CALIBRATION_IMAGES)
+    assert images == [PREVIEW_CALIBRATION_IMAGES, CALIBRATION_IMAGES]
+    assert PREVIEW_CALIBRATION_IMAGES < CALIBRATION_IMAGES
+
+
 def test_checkpoints_hold_the_ema_generators_own_statistics(tmp_path: Path) -> None:
     run = train(_tiny("dcgan", tmp_path / "run", ema=0.9))
     models = load_checkpoint(run / "checkpoints" / "last.pt")["models"]

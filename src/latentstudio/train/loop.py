@@ -62,6 +62,7 @@ from latentstudio.train.config import (
     resolve_config,
 )
 from latentstudio.train.distributed import World
+from latentstudio.train.ema import CALIBRATION_IMAGES, PREVIEW_CALIBRATION_IMAGES
 from latentstudio.train.health import HealthMonitor
 from latentstudio.train.memory import check_model_fits
 from latentstudio.train.steps import step_class
@@ -171,7 +172,7 @@ class Trainer:
         """Every network a checkpoint holds: the models, and the EMA copy as `<name>_ema`."""
         nets = dict(self.models)
         if self.updater.ema is not None:
-            nets[f"{self.kind.image_module}_ema"] = self.updater.ema.calibrated()
+            nets[f"{self.kind.image_module}_ema"] = self.updater.ema.calibrated(CALIBRATION_IMAGES)
         return nets
 
     def _restore(self, payload: dict[str, Any]) -> None:
@@ -257,9 +258,11 @@ class Trainer:
 
     # ----- sampling
     @torch.no_grad()
-    def sample(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Images in [-1, 1] from latents, with the preview network (EMA when enabled), on CPU."""
-        net = self.updater.image_network()
+    def sample(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+               calibration_images: int = CALIBRATION_IMAGES) -> torch.Tensor:
+        """Images in [-1, 1] from latents, with the preview network (EMA when enabled, its batch
+        statistics from `calibration_images` generated images), on CPU."""
+        net = self.updater.image_network(calibration_images)
         was_training = net.training
         net.eval()
         out = []
@@ -275,10 +278,13 @@ class Trainer:
         cfg = self.config
         layout = preview_layout(self.kind, cfg.preview_count, self.model_config.num_classes,
                                 cfg.resolution)
-        images = preview_images(layout, self.preview_z, self.sample,
+        images = preview_images(layout, self.preview_z, self._preview_sample,
                                 real=self._real_images,
                                 reconstruct=self.reconstruct)
         return images, layout["per_row"]
+
+    def _preview_sample(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.sample(z, labels, PREVIEW_CALIBRATION_IMAGES)
 
     def _real_images(self, indices: list[int]) -> torch.Tensor:
         """Training images by index in [-1, 1] (wrapping round when the preview wants more)."""
@@ -287,7 +293,7 @@ class Trainer:
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] passed through the encoder and the preview decoder, on CPU."""
-        dec = self.updater.image_network()
+        dec = self.updater.image_network(PREVIEW_CALIBRATION_IMAGES)
         nets = {**self.models, self.kind.image_module: dec}
         for net in nets.values():
             net.eval()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,10 +28,8 @@ from latentstudio.train.ada import AdaController
 from latentstudio.train.ada import augment as augment_ada
 from latentstudio.train.augment import diffaug, parse_policy
 from latentstudio.train.config import PAPER_DIFFAUG, TrainConfig
-from latentstudio.train.ema import EMA, ramped_decay, standing_statistics
+from latentstudio.train.ema import CALIBRATION_IMAGES, EMA, ramped_decay, standing_statistics
 
-# The EMA generator's batch statistics come from this many batches of the training batch size.
-CALIBRATION_BATCHES = 16
 CALIBRATION_SEED = 7_777_777  # added to --seed: a stream of its own
 
 
@@ -299,14 +298,15 @@ class AdversarialStep(Step):
         if self.ada is not None and "ada" in state:
             self.ada.load_state_dict(state["ada"])
 
-    def image_network(self) -> nn.Module:
+    def image_network(self, calibration_images: int = CALIBRATION_IMAGES) -> nn.Module:
         """The network used for previews and sampling (the EMA copy when there is one, with batch
-        statistics of its own)."""
-        return self.ema.calibrated() if self.ema is not None else unwrap(self.G)
+        statistics of its own from `calibration_images` generated images)."""
+        return self.ema.calibrated(calibration_images) if self.ema is not None else unwrap(self.G)
 
-    def _standing_statistics(self, net: nn.Module) -> None:
-        """Recompute `net`'s batch statistics on CALIBRATION_BATCHES batches of fixed latents,
-        leaving every random stream of training as it was (exact resume)."""
+    def _standing_statistics(self, net: nn.Module, images: int = CALIBRATION_IMAGES) -> None:
+        """Recompute `net`'s batch statistics on `images` images from fixed latents, in batches of
+        the training batch size, leaving every random stream of training as it was (exact
+        resume)."""
         cfg = self.cfg
         g = torch.Generator(device=self.device)
         g.manual_seed(cfg.seed + CALIBRATION_SEED)
@@ -321,7 +321,7 @@ class AdversarialStep(Step):
 
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):  # noise layers draw from the global stream
-            standing_statistics(net, forward, CALIBRATION_BATCHES)
+            standing_statistics(net, forward, math.ceil(images / cfg.batch_size))
 
 
 class VAEStep(Step):
@@ -363,8 +363,9 @@ class VAEStep(Step):
         cfg = self.cfg
         return cfg.beta * (min(1.0, step / cfg.kl_warmup) if cfg.kl_warmup else 1.0)
 
-    def image_network(self) -> nn.Module:
-        """The decoder used for previews and sampling (the EMA copy when there is one)."""
+    def image_network(self, calibration_images: int = CALIBRATION_IMAGES) -> nn.Module:
+        """The decoder used for previews and sampling (the EMA copy when there is one; it has no
+        batch statistics to recompute)."""
         return self.ema.shadow if self.ema is not None else self.Dec
 
 
