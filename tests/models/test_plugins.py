@@ -98,7 +98,7 @@ PLUGIN = textwrap.dedent('''
             self._update(loss, self.optimizers["ae"])
             return {"loss": loss.detach()}
 
-        def image_network(self):
+        def image_network(self, calibration_images=0):
             return self.Dec
 
 

@@ -97,8 +97,9 @@ class Step:
     """Shared pieces: autocast, gradient scaling for fp16, the training noise generator.
 
     A kind's step subclasses this: `__call__(real, labels, step)` does one update and returns
-    its losses, `image_network()` is the network previews use. The EMA copy (`ema.shadow`) is
-    saved by the trainer as a network of its own, not in `state_dict`.
+    its losses, `image_network(calibration_images)` is the network previews and checkpoints use
+    (an EMA copy with batch norm recomputes its statistics from that many images). The EMA copy
+    (`ema.shadow`) is saved by the trainer as a network of its own, not in `state_dict`.
     """
 
     NETWORKS: tuple[str, ...] = ()  # attributes holding the networks called in training
