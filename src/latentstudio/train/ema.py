@@ -8,9 +8,10 @@ steps, longer than many few-image runs.
 A generator with batch norm evaluates with running statistics; copied from the trained network,
 they describe its activations, not the average's, and shift the average's colours and shapes.
 Given a `calibrate` function, the copy recomputes its own before it is used (BigGAN's "standing
-statistics", Brock et al. 2019), from as many generated images as the use asks for. On the 30-minute runs of 500 emoji at 64 px (README, "Few
-images, high resolution") that lowered FID (lite0) from 112.9 to 104-105 and FID (domain) from
-0.44 to 0.34 for the dcgan, and from 86.7 to 82-83 and 0.60 to 0.48 for the fastgan.
+statistics", Brock et al. 2019), from as many generated images as the use asks for. On the
+30-minute runs of 500 emoji at 64 px (README, "Few images, high resolution") that lowered FID
+(lite0) from 112.9 to 104-105 and FID (domain) from 0.44 to 0.34 for the dcgan, and from 86.7
+to 82-83 and 0.60 to 0.48 for the fastgan.
 """
 
 from __future__ import annotations
