@@ -174,6 +174,21 @@ def test_previews_draw_ema_statistics_from_fewer_images_than_what_is_kept(monkey
     assert PREVIEW_CALIBRATION_IMAGES < CALIBRATION_IMAGES
 
 
+def test_previews_with_small_batches_draw_ema_statistics_from_sixteen_batches(tmp_path: Path,
+                                                                              monkeypatch) -> None:
+    """At high resolution the batches are small and each image costs more: a preview's and the
+    health check's statistics then come from 16 batches, a checkpoint's still from 1,024 images."""
+    from latentstudio.train.ema import (CALIBRATION_IMAGES, PREVIEW_CALIBRATION_BATCHES,
+                                        PREVIEW_CALIBRATION_IMAGES, preview_calibration_images)
+
+    assert preview_calibration_images(64) == PREVIEW_CALIBRATION_IMAGES
+    asked = []
+    real = EMA.calibrated
+    monkeypatch.setattr(EMA, "calibrated", lambda self, n: asked.append(n) or real(self, n))
+    train(_tiny("dcgan", tmp_path / "run", ema=0.9, batch_size=4, preview_every="4steps"))
+    assert set(asked) == {4 * PREVIEW_CALIBRATION_BATCHES, CALIBRATION_IMAGES}
+
+
 def test_checkpoints_hold_the_ema_generators_own_statistics(tmp_path: Path) -> None:
     run = train(_tiny("dcgan", tmp_path / "run", ema=0.9))
     models = load_checkpoint(run / "checkpoints" / "last.pt")["models"]

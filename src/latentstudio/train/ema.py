@@ -31,7 +31,16 @@ from torch import nn
 # (three), from 4,096 0.196 and 0.197-0.202 (two). 1,024 images take about 2 s at 64 px on one
 # CPU thread, 4,096 about 8.
 CALIBRATION_IMAGES = 1024
+# Previews and health checks (every 30-60 s) need less: 256 images, or 16 training batches where
+# that is fewer. Batches shrink as images grow, and at 256 px (fastgan width 16, batch 8) 256
+# images take 6 s on one CPU thread, 10-20% of the training time at that cadence; 128, 3 s.
 PREVIEW_CALIBRATION_IMAGES = 256
+PREVIEW_CALIBRATION_BATCHES = 16
+
+
+def preview_calibration_images(batch_size: int) -> int:
+    """How many generated images a preview's or health check's EMA batch statistics come from."""
+    return min(PREVIEW_CALIBRATION_IMAGES, PREVIEW_CALIBRATION_BATCHES * batch_size)
 
 
 def ramped_decay(decay: float, rampup: float, images_seen: int, batch_size: int) -> float:

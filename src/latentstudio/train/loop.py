@@ -62,7 +62,7 @@ from latentstudio.train.config import (
     resolve_config,
 )
 from latentstudio.train.distributed import World
-from latentstudio.train.ema import CALIBRATION_IMAGES, PREVIEW_CALIBRATION_IMAGES
+from latentstudio.train.ema import CALIBRATION_IMAGES, preview_calibration_images
 from latentstudio.train.health import HealthMonitor
 from latentstudio.train.memory import check_model_fits
 from latentstudio.train.steps import step_class
@@ -284,7 +284,7 @@ class Trainer:
         return images, layout["per_row"]
 
     def _preview_sample(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.sample(z, labels, PREVIEW_CALIBRATION_IMAGES)
+        return self.sample(z, labels, preview_calibration_images(self.config.batch_size))
 
     def _real_images(self, indices: list[int]) -> torch.Tensor:
         """Training images by index in [-1, 1] (wrapping round when the preview wants more)."""
@@ -293,7 +293,7 @@ class Trainer:
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] passed through the encoder and the preview decoder, on CPU."""
-        dec = self.updater.image_network(PREVIEW_CALIBRATION_IMAGES)
+        dec = self.updater.image_network(preview_calibration_images(self.config.batch_size))
         nets = {**self.models, self.kind.image_module: dec}
         for net in nets.values():
             net.eval()
