@@ -13,13 +13,10 @@ from latentstudio.data.folder import find_images
 
 FASTGAN_SIDES = (64, 128, 256, 512, 1024)
 DCGAN_LARGEST = 128
-# On a CPU at 64-128 px, 10 minutes per model on OpenMoji: with 100 images fastgan drew the
-# better emoji (FID lite0 -24%, FID domain -9%, KID domain 8x lower); with 300 the numbers were
-# mixed (lite0 -29%, KID domain 6x lower, FID domain +15%) and dcgan drew more of the people;
-# with 500 lite0 preferred fastgan by 32-39% and the domain network, since it jitters hue too,
-# preferred fastgan by 11-22% at 10 minutes and dcgan by 17-21% at 20 (two draws of emoji).
-# 200 lies between the measured sizes; it is not itself measured.
-FASTGAN_MOST_ON_CPU = 200
+# On a CPU, 10 minutes per model on OpenMoji, scored on 5,000 samples (README, "Few images, high
+# resolution"), fastgan's FID (lite0, domain) was lower than dcgan's at 64 px with 300 emoji
+# (-31%, -53%), with two draws of 500 (-40% and -32%, -32% and -35%) and with all 4,495 (-38%,
+# -6%), and at 128 px with 500 (-43%, -79%). So a folder of any size gets fastgan at its sizes.
 
 
 def folder_of(spec: str) -> Path | None:
@@ -43,8 +40,7 @@ def suggest(settings: dict[str, Any], on_gpu: bool) -> tuple[dict[str, Any], str
     if count == 0:
         return None  # loading the folder says what is wrong in one line
     side = min(parse_size(settings.get("resolution", TrainConfig.resolution)))
-    cpu_dcgan = not on_gpu and side <= DCGAN_LARGEST and count > FASTGAN_MOST_ON_CPU
-    if side in FASTGAN_SIDES and not cpu_dcgan:
+    if side in FASTGAN_SIDES:
         picked = {"model": "fastgan", "augment": "diffaug", "ema": 0.999}
         if on_gpu:  # FastGAN's official width (ngf 64), batch 8 and learning rate
             picked.update(width=64, batch_size=8)
@@ -66,15 +62,13 @@ def suggest(settings: dict[str, Any], on_gpu: bool) -> tuple[dict[str, Any], str
             # people with faces where 256 px from the start drew outlined blobs (README).
             why += ("; dcgan stops at 128 px; on a CPU, growing a 64 px run (--init-from) "
                     "drew better in the same time" if side > DCGAN_LARGEST else
-                    "; on a CPU, with this few images, it drew better than dcgan in the same time")
+                    "; on a CPU it drew better than dcgan in the same time, on 100 to 4,495 "
+                    "emoji")
         why += ")"
     else:
         picked = {"model": "dcgan", "augment": "diffaug", "ema": 0.999,
                   "width": 64 if on_gpu else 32, "batch_size": 64 if on_gpu else 32}
-        why = f"{count} images at {side} px: dcgan (" + (
-            "FastGAN needs 64-1024 px" if side not in FASTGAN_SIDES else
-            f"on a CPU, with more than {FASTGAN_MOST_ON_CPU} images, it drew more recognisable "
-            "images than fastgan in the same time") + ")"
+        why = f"{count} images at {side} px: dcgan (FastGAN needs 64-1024 px)"
     if count < 1000:
         why += "; DiffAugment and an EMA generator, as few images overfit the discriminator"
     else:
