@@ -15,8 +15,9 @@ FASTGAN_SIDES = (64, 128, 256, 512, 1024)
 DCGAN_LARGEST = 128
 # On a CPU, 10 minutes per model on OpenMoji, scored on 5,000 samples (README, "Few images, high
 # resolution"), fastgan's FID (lite0, domain) was lower than dcgan's at 64 px with 300 emoji
-# (-31%, -53%), with two draws of 500 (-40% and -32%, -32% and -35%) and with all 4,495 (-38%,
-# -6%), and at 128 px with 500 (-43%, -79%). So a folder of any size gets fastgan at its sizes.
+# (-31%, -53%), with two draws of 500 (-40% and -32%, -32% and -35%) and with all 4,495 (-38%
+# and -32%, -6% and -9%, two runs), and at 128 px with 500 (-43%, -79%). So a folder of any size
+# gets fastgan at its sizes.
 
 
 def folder_of(spec: str) -> Path | None:
