@@ -49,9 +49,8 @@ N_GENERATED = 5000
 # with DiffAugment and the EMA, at the width `defaults by folder size` picks for a CPU.
 CONTENDERS: dict[str, dict[str, Any]] = {
     "dcgan": {"model": "dcgan", "width": 32, "batch_size": 32, "augment": "diffaug", "ema": 0.999},
-    # What a folder gets on a CPU at 64-128 px (train/auto.py): width 8
-    # and the learning rates that won the 6-minute screens of the README's "Few images, high
-    # resolution".
+    # What a folder gets on a CPU at 64-128 px (train/auto.py): width 8 and the learning rates
+    # that won the 6-minute screens of the README's "Few images, high resolution".
     "fastgan": {"model": "fastgan", "width": 8, "batch_size": 16, "augment": "diffaug",
                 "ema": 0.999, "ema_rampup": 0.2, "lr": 1e-3, "lr_d": 5e-4},
     # 256 px on a CPU: 0.6 of the time at 64 px, then grown to 256 (`--init-from` the 64 px

@@ -178,8 +178,12 @@ def test_previews_with_small_batches_draw_ema_statistics_from_sixteen_batches(tm
                                                                               monkeypatch) -> None:
     """At high resolution the batches are small and each image costs more: a preview's and the
     health check's statistics then come from 16 batches, a checkpoint's still from 1,024 images."""
-    from latentstudio.train.ema import (CALIBRATION_IMAGES, PREVIEW_CALIBRATION_BATCHES,
-                                        PREVIEW_CALIBRATION_IMAGES, preview_calibration_images)
+    from latentstudio.train.ema import (
+        CALIBRATION_IMAGES,
+        PREVIEW_CALIBRATION_BATCHES,
+        PREVIEW_CALIBRATION_IMAGES,
+        preview_calibration_images,
+    )
 
     assert preview_calibration_images(64) == PREVIEW_CALIBRATION_IMAGES
     asked = []

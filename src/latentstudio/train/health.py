@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from latentstudio.train.callbacks import Callback
-from latentstudio.train.ema import half_life_images, preview_calibration_images, ramped_decay
+from latentstudio.train.ema import half_life_images, ramped_decay
 
 if TYPE_CHECKING:
     from latentstudio.train.loop import Trainer
@@ -226,12 +226,10 @@ class HealthMonitor(Callback):
             return None
         devices = [trainer.device] if trainer.device.type == "cuda" else []
         parts = []
-        calibration = preview_calibration_images(trainer.config.batch_size)
         with torch.random.fork_rng(devices=devices):  # never move the training's random state
             for i in range(0, len(self.z), self.chunk):
                 labels = self.labels[i:i + self.chunk] if self.labels is not None else None
-                parts.append(features(trainer.sample(self.z[i:i + self.chunk], labels,
-                                                     calibration)))
+                parts.append(features(trainer.preview_sample(self.z[i:i + self.chunk], labels)))
         images = torch.cat(parts)
         if not torch.isfinite(images).all():
             return None

@@ -278,12 +278,13 @@ class Trainer:
         cfg = self.config
         layout = preview_layout(self.kind, cfg.preview_count, self.model_config.num_classes,
                                 cfg.resolution)
-        images = preview_images(layout, self.preview_z, self._preview_sample,
+        images = preview_images(layout, self.preview_z, self.preview_sample,
                                 real=self._real_images,
                                 reconstruct=self.reconstruct)
         return images, layout["per_row"]
 
-    def _preview_sample(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def preview_sample(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """`sample` with the EMA's batch statistics as previews and health checks draw them."""
         return self.sample(z, labels, preview_calibration_images(self.config.batch_size))
 
     def _real_images(self, indices: list[int]) -> torch.Tensor:
