@@ -20,6 +20,7 @@ Results: benchmarks/results/fewshot_quality_<tag>.json, .md and the grids (--out
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
@@ -43,6 +44,7 @@ RESULTS = Path(__file__).parent / "results"
 # against 0.141); with 2,000 and 5,000 fastgan was ahead (0.097 and 0.090 against 0.106 and
 # 0.112), its more varied samples having paid the larger bias.
 N_GENERATED = 5000
+LWGAN = "lightweight-gan"
 
 # What each contender trains with. dcgan: the README's recipe for a folder (DiffAugment, an EMA
 # generator) at a width that trains at a useful rate on a CPU; fastgan: its family defaults
@@ -62,6 +64,9 @@ CONTENDERS: dict[str, dict[str, Any]] = {
                       "grow_from": 64, "grow_share": 0.6, "base_batch_size": 16},
     "fastgan-paper": {"model": "fastgan", "width": 16, "batch_size": 16, "augment": "diffaug",
                       "ema": 0.999},
+    # What a folder gets on a GPU (train/auto.py): the official FastGAN's width and batch.
+    "fastgan-gpu": {"model": "fastgan", "width": 64, "batch_size": 8, "augment": "diffaug",
+                    "ema": 0.999},
     "fastgan-lite0": {"model": "fastgan", "width": 16, "batch_size": 16, "augment": "diffaug",
                       "ema": 0.999, "recon_loss": "lite0"},
     "dcgan-ada": {"model": "dcgan", "width": 32, "batch_size": 32, "augment": "ada", "ema": 0.999},
@@ -69,7 +74,15 @@ CONTENDERS: dict[str, dict[str, Any]] = {
                     "ema": 0.999},
     "fastgan-ada": {"model": "fastgan", "width": 16, "batch_size": 16, "augment": "ada",
                     "ema": 0.999},
+    # lucidrains' lightweight-gan (lwgan_baseline.py): its networks and step at its command
+    # line's defaults, unless changed (lightweight-gan:fmap_max=64). Not a latentstudio family:
+    # trained and sampled by lwgan_baseline.LightweightGAN; its G scored (its EMA starts at
+    # step 20,000).
+    LWGAN: {"model": LWGAN},
 }
+# lightweight-gan's settings in --quick: small enough to take seconds.
+LWGAN_QUICK = {"fmap_max": 16, "batch_size": 8, "gradient_accumulate_every": 1}
+LWGAN_FILE = "lightweight_gan.pt"
 
 
 # Keys of a contender that say how the benchmark trains it, not what (see train_worker).
@@ -149,11 +162,58 @@ def quick_folder(root: Path, count: int = 48, resolution: int = 64) -> Path:
 
 
 # ----- one contender, in its own process
+def lwgan() -> Any:
+    """The lwgan_baseline module beside this file."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        import lwgan_baseline
+    finally:
+        sys.path.pop(0)
+    return lwgan_baseline
+
+
+def train_lightweight(spec: dict[str, Any]) -> None:
+    """Train lightweight-gan with its own step until the deadline; save it and the summary."""
+    from latentstudio import atomic
+    from latentstudio.data import load_dataset
+
+    base = lwgan()
+    cfg = spec["config"]
+    out = Path(cfg["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_dataset(cfg["data"], resolution=cfg["resolution"], progress=False)
+    if data.images.shape[1] != 3:
+        raise SystemExit("lightweight-gan is benchmarked on colour images only")
+    torch.manual_seed(cfg["seed"])
+    model = base.LightweightGAN(cfg["resolution"], cfg["device"], n_images=len(data),
+                                **{k: v for k, v in cfg.items() if k in base.DEFAULTS})
+    source = base.batches(data.images, model.settings["batch_size"], model.device,
+                          cfg["seed"])
+    start = time.time()
+    while True:  # at least one step, as the other contenders' runs
+        model.step(lambda: next(source))
+        if time.time() >= spec["deadline"]:
+            break
+    elapsed = time.time() - start
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    atomic.write_bytes(out / LWGAN_FILE, buf.getvalue())
+    per_step = model.settings["batch_size"] * model.settings["gradient_accumulate_every"]
+    summary = {"steps": model.steps, "seconds": elapsed,
+               "images_per_s": model.steps * per_step / elapsed,
+               "precision": "fp32", "aug_prob": model.aug_prob, "data": cfg["data"],
+               "resolution": cfg["resolution"],
+               "cpu_seconds": resource.getrusage(resource.RUSAGE_SELF).ru_utime}
+    (out / "bench_train.json").write_text(json.dumps(summary))
+
+
 def train_worker(spec: dict[str, Any]) -> None:
     """Train one contender until its deadline (a wall-clock time), then save and exit. One with
     `grow_from` first trains at that size for `grow_share` of the time left (with
     `base_batch_size`), then grows that run (`--init-from`) to the asked size until the end."""
     torch.set_num_threads(spec["threads"])
+    if spec["config"]["model"] == LWGAN:
+        return train_lightweight(spec)
     import dataclasses
 
     from latentstudio.train.callbacks import Callback
@@ -220,8 +280,16 @@ def _setting(text: str) -> tuple[str, Any]:
         return key, value
 
 
+def settings_for(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The --set (and --quick) changes that apply to NAME: lightweight-gan takes only its own."""
+    if contender(name)["model"] != LWGAN:
+        return {k: v for k, v in overrides.items() if k != LWGAN}
+    return overrides.get(LWGAN, {})
+
+
 def train_all(names: list[str], data: str, resolution: int, seconds: float, threads: int,
-              out: Path, seed: int, overrides: dict[str, Any]) -> dict[str, dict]:
+              out: Path, seed: int, overrides: dict[str, Any], device: str = "cpu"
+              ) -> dict[str, dict]:
     """Start every contender at once with the same deadline; wait for all."""
     deadline = time.time() + seconds
     procs = {}
@@ -230,9 +298,10 @@ def train_all(names: list[str], data: str, resolution: int, seconds: float, thre
         for folder in (run_dir, run_dir.with_name(run_dir.name + "-base")):
             if folder.exists():
                 shutil.rmtree(folder)
-        config = {**contender(name), **overrides, "data": data, "resolution": resolution,
+        config = {**contender(name), **settings_for(name, overrides), "data": data,
+                  "resolution": resolution,
                   "steps": 10**7, "seed": seed, "out": str(run_dir), "log_every": 10,
-                  "preview_every": 10**6, "checkpoint_every": 10**6, "device": "cpu"}
+                  "preview_every": 10**6, "checkpoint_every": 10**6, "device": device}
         spec = {"config": config, "deadline": deadline, "threads": threads}
         env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
         procs[name] = subprocess.Popen([sys.executable, __file__, "--worker", json.dumps(spec)],
@@ -245,29 +314,50 @@ def train_all(names: list[str], data: str, resolution: int, seconds: float, thre
 
 
 # ----- scoring
-def score(run_dir: Path, extractor: str, n: int) -> dict[str, float]:
-    from latentstudio.metrics.evaluate import EvalConfig, evaluate_run
+def score(run_dir: Path, extractor: str, n: int, device: str = "cpu",
+          drawn: dict[Path, torch.Tensor] | None = None) -> dict[str, float]:
+    """FID, KID, precision/recall and memorisation of n samples of the run in one feature space
+    (lightweight-gan's samples are kept in `drawn` for the next: on a CPU they take minutes)."""
+    from latentstudio.metrics.evaluate import EvalConfig, evaluate_images, evaluate_run
 
     cfg = EvalConfig(metrics=("fid", "kid", "pr", "mem"), n=n, extractor=extractor,
-                     kid_subset_size=min(1000, max(n // 2, 2)), progress=False)
-    return evaluate_run(run_dir, cfg).values
+                     kid_subset_size=min(1000, max(n // 2, 2)), progress=False, device=device)
+    if not (run_dir / LWGAN_FILE).is_file():
+        return evaluate_run(run_dir, cfg).values
+    from latentstudio.data import load_dataset
+
+    trained = json.loads((run_dir / "bench_train.json").read_text())
+    data = load_dataset(trained["data"], resolution=trained["resolution"], progress=False)
+    drawn = {} if drawn is None else drawn
+    if run_dir not in drawn:
+        model = lwgan().LightweightGAN.load(run_dir / LWGAN_FILE, device)
+        drawn[run_dir] = model.generate(n, seed=0)
+    return evaluate_images(data, drawn[run_dir], cfg).values
 
 
 def save_grid(run_dir: Path, path: Path) -> None:
     from latentstudio.images import make_grid, save_png
     from latentstudio.runs import load_run
 
+    if (run_dir / LWGAN_FILE).is_file():
+        model = lwgan().LightweightGAN.load(run_dir / LWGAN_FILE)
+        side = 8 if model.image_size <= 128 else 4
+        save_png(make_grid(model.generate(side * side, seed=0), nrow=side), path)
+        return
     run = load_run(run_dir)
     side = 8 if run.model_config.resolution <= 128 else 4  # 4x4 of 256 px is already 1 MP
     save_png(make_grid(run.sample(side * side, seed=0), nrow=side), path)
 
 
-def machine() -> dict[str, Any]:
+def machine(device: str = "cpu") -> dict[str, Any]:
     from latentstudio.precision import cpu_flags, cpu_model
 
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "flags": sorted(cpu_flags() & {
+    found = {"cpu": cpu_model(), "cores": os.cpu_count(), "flags": sorted(cpu_flags() & {
         "avx512_bf16", "amx_bf16", "avx512f", "avx2"}), "torch": torch.__version__,
         "python": platform.python_version()}
+    if device.startswith("cuda"):
+        found["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return found
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -281,6 +371,8 @@ def main(argv: list[str] | None = None) -> None:
                    help=f"comma list of {', '.join(CONTENDERS)}, each with optional :KEY=VALUE "
                         "changes (fastgan:width=8) [default: dcgan,fastgan]")
     p.add_argument("--threads", type=int, default=1, help="torch threads per model [default: 1]")
+    p.add_argument("--device", default="cpu",
+                   help="where every model trains and is scored (cpu, cuda) [default: cpu]")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting of every contender (e.g. --set width=8)")
     p.add_argument("--n", type=int, default=N_GENERATED,
@@ -296,6 +388,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rescore", action="store_true",
                    help="score the runs already in --work again, without training (after a "
                         "change to the metrics)")
+    p.add_argument("--render-to", type=Path, metavar="FOLDER",
+                   help="only render the --openmoji images (--subset, --resolution) into FOLDER "
+                        "(to carry them to another machine), then stop")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
@@ -308,10 +403,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.minutes = args.minutes if args.minutes != 10.0 else 0.1
         data = f"folder:{quick_folder(work)}"
-        overrides = {"width": 4, "batch_size": 8, **overrides}
+        overrides = {"width": 4, "batch_size": 8, LWGAN: LWGAN_QUICK, **overrides}
         tag = args.tag or "quick"
     elif args.openmoji:
-        data = f"folder:{render_openmoji(args.openmoji, args.resolution, args.subset, args.seed)}"
+        rendered = render_openmoji(args.openmoji, args.resolution, args.subset, args.seed)
+        if args.render_to:
+            shutil.copytree(rendered, args.render_to, dirs_exist_ok=True)
+            print(f"rendered {len(list(args.render_to.glob('*.png')))} emoji into {args.render_to}")
+            return
+        data = f"folder:{rendered}"
         tag = args.tag or f"openmoji{args.subset or 'all'}_{args.resolution}px"
     elif args.data:
         data, tag = args.data, args.tag or args.data.replace(":", "_").replace("/", "_")
@@ -337,7 +437,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"training {', '.join(names)} for {args.minutes:g} min each, at the same time, "
               f"{args.threads} thread(s) each", file=sys.stderr)
         trained = train_all(names, data, args.resolution, args.minutes * 60, args.threads, work,
-                            args.seed, overrides)
+                            args.seed, overrides, args.device)
         load_trained = os.getloadavg()[0]
 
     from latentstudio.data import load_dataset
@@ -350,16 +450,19 @@ def main(argv: list[str] | None = None) -> None:
     for name in names:
         run_dir = work / "runs" / name.replace(":", "_")
         t0 = time.perf_counter()
-        scores = {ex: score(run_dir, ex, n) for ex in args.extractors.split(",")}
+        drawn: dict[Path, torch.Tensor] = {}
+        scores = {ex: score(run_dir, ex, n, args.device, drawn)
+                  for ex in args.extractors.split(",")}
         print(f"scored {name} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         grid = out / f"fewshot_{tag}_{name.replace(':', '_').replace('=', '')}.png"
         save_grid(run_dir, grid)
-        rows[name] = {"settings": {**contender(name), **overrides}, "train": trained[name],
+        rows[name] = {"settings": {**contender(name), **settings_for(name, overrides)},
+                      "train": trained[name],
                       "scores": scores, "grid": grid.name}
         print(f"{name}: {json.dumps(rows[name])}", file=sys.stderr)
     result = {"benchmark": "fewshot_quality", "started": started, "data": data,
               "images": count, "resolution": args.resolution, "minutes_per_model": args.minutes,
-              "threads_per_model": args.threads, "n_scored": n, "machine": machine(),
+              "threads_per_model": args.threads, "n_scored": n, "machine": machine(args.device),
               "load_average": {"before": load_before, "after_training": load_trained,
                                "after": os.getloadavg()[0]},
               "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
@@ -377,7 +480,8 @@ def report(r: dict) -> str:
              f"{r['resolution']} px)", "",
              f"Measured {r['started']} with `{r['command']}`: every model trained at the same time "
              f"for {r['minutes_per_model']:g} min, {r['threads_per_model']} torch thread(s) each, "
-             f"on {m['cpu']} ({m['cores']} cores; {', '.join(m['flags'])}), torch {m['torch']}; "
+             + (f"on an {m['gpu']} in a machine with " if "gpu" in m else "on ")
+             + f"{m['cpu']} ({m['cores']} cores; {', '.join(m['flags'])}), torch {m['torch']}; "
              f"load average {r['load_average']['before']:.1f} before, "
              f"{r['load_average']['after_training']:.1f} at the end of training. "
              f"Scored on {r['n_scored']} samples of the EMA generator against the training images"
@@ -392,6 +496,8 @@ def report(r: dict) -> str:
         s, t = row["scores"], row["train"]
         lite, dom = s.get("lite0", nan), s.get("domain", nan)
         settings = ", ".join(f"{k} {v}" for k, v in row["settings"].items() if k != "model")
+        if row["settings"]["model"] == LWGAN:  # lwgan_baseline.DEFAULTS, changed by these
+            settings = "its defaults" + (f", {settings}" if settings else "")
         steps = f"{t['steps']}" + (f" (+{t['base_steps']} at {row['settings']['grow_from']} px)"
                                    if "base_steps" in t else "")
         lines.append(
@@ -405,6 +511,11 @@ def report(r: dict) -> str:
         lines += ["", "ADA: " + "; ".join(f"{n}: p {t['ada_p']:.3f} at the end, r "
                                           f"{t['ada_r_last_quarter']:.2f} over the last quarter"
                                           for n, t in ada.items())]
+    if any(row["settings"]["model"] == LWGAN for row in r["models"].values()):
+        lines += ["", "lightweight-gan: lucidrains' networks and training step (its version "
+                  "1.2.1, benchmarks/lwgan_baseline.py), scored on its generator in eval mode as "
+                  "it draws samples: its EMA copy starts at step 20,000. One step: batch_size x "
+                  "gradient_accumulate_every images (img/s counts them all)."]
     lines += ["", "CPU s: user CPU seconds the training process got (set-up included); with "
               "other work on the machine it is less than threads x minutes. FID (domain): the "
               "network `latentstudio eval --extractor domain` trains on the training images "

@@ -4,6 +4,7 @@ distance, the fastgan demo preset, and the few-shot benchmark in its quick mode.
 import json
 import subprocess
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -104,12 +105,15 @@ def test_the_fastgan_demo_preset_is_a_valid_fastgan_run():
 
 
 def test_fewshot_benchmark_quick(tmp_path):
+    """dcgan and fastgan, and lightweight-gan where it is installed (tests/train/test_lwgan.py)."""
+    models = ["dcgan", "fastgan"] + ["lightweight-gan"] * bool(find_spec("lightweight_gan"))
     proc = subprocess.run([sys.executable, str(BENCHMARKS / "fewshot_quality.py"), "--quick",
-                           "--minutes", "0.05", "--out", str(tmp_path)],
+                           "--minutes", "0.05", "--out", str(tmp_path),
+                           "--models", ",".join(models)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((tmp_path / "fewshot_quality_quick.json").read_text())
-    assert set(result["models"]) == {"dcgan", "fastgan"}
+    assert list(result["models"]) == models
     for row in result["models"].values():
         assert row["train"]["steps"] > 0
         for extractor in ("lite0", "domain"):
