@@ -51,8 +51,18 @@ def family_names(asked: str | None) -> list[str]:
     return chosen
 
 
+def resolution_for(name: str, asked: int) -> int:
+    """The asked size, or the nearest one the family makes (fastgan starts at 64 px)."""
+    sizes = FAMILIES[name].resolutions
+    if not sizes or asked in sizes:
+        return asked
+    return min(sizes, key=lambda size: (abs(size - asked), size))
+
+
 def train_family(name: str, settings: dict[str, Any], out: Path) -> dict[str, Any]:
-    """Train one family; return its run folder, time and last logged values."""
+    """Train one family (at the nearest size it makes); return its run folder, time and last
+    logged values."""
+    settings = {**settings, "resolution": resolution_for(name, settings["resolution"])}
     run_dir = out / "runs" / name
     if run_dir.exists():
         import shutil
@@ -70,6 +80,7 @@ def train_family(name: str, settings: dict[str, Any], out: Path) -> dict[str, An
     grid = sorted((run_dir / "samples").glob("epoch_*.png"))[-1]
     resolved = json.loads((run_dir / "config.json").read_text())["config"]
     return {"family": name, "kind": FAMILIES[name].kind, "run": str(run_dir), "grid": str(grid),
+            "resolution": settings["resolution"],
             "steps": cfg.steps, "seconds": round(seconds, 1),
             "images_per_s": round(sum(speeds) / len(speeds), 1) if speeds else None,
             "last": {k: round(v, 4) for k, v in last.items()},

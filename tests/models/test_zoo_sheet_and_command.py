@@ -40,12 +40,13 @@ def test_zoo_sheet_quick_writes_a_labelled_sheet(tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location("zoo_sheet", ROOT / "benchmarks" / "zoo_sheet.py")
     zoo_sheet = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(zoo_sheet)
-    families = ["dcgan", "cgan", "vae-conv"]
+    families = ["dcgan", "cgan", "vae-conv", "fastgan"]  # fastgan: at 64 px, its smallest
     assert zoo_sheet.main(["--quick", "--families", ",".join(families), "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "zoo_sheet.json").read_text())
     assert [r["family"] for r in report["families"]] == families
     assert report["command"].startswith("python benchmarks/zoo_sheet.py --quick")
     assert all(r["steps"] == 3 for r in report["families"])
+    assert [r["resolution"] for r in report["families"]] == [32, 32, 32, 64]
     with Image.open(tmp_path / "zoo_sheet.png") as sheet:
         assert sheet.width >= 3 * 320
     assert "| cgan | 3 |" in (tmp_path / "zoo_sheet.md").read_text()
