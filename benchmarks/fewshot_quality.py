@@ -20,7 +20,6 @@ Results: benchmarks/results/fewshot_quality_<tag>.json, .md and the grids (--out
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
@@ -195,9 +194,7 @@ def train_lightweight(spec: dict[str, Any]) -> None:
         if time.time() >= spec["deadline"]:
             break
     elapsed = time.time() - start
-    buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
-    atomic.write_bytes(out / LWGAN_FILE, buf.getvalue())
+    atomic.save_torch(out / LWGAN_FILE, model.state_dict())
     per_step = model.settings["batch_size"] * model.settings["gradient_accumulate_every"]
     summary = {"steps": model.steps, "seconds": elapsed,
                "images_per_s": model.steps * per_step / elapsed,
