@@ -270,9 +270,10 @@ def peak_memory(device: torch.device) -> Iterator[dict[str, int]]:
     if device.type == "cuda":
         sync(device)
         torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
         yield out
         sync(device)
-        out["peak"] = torch.cuda.max_memory_allocated(device)
+        out["peak"] = torch.cuda.max_memory_allocated(device) - before
     else:
         with LiveBytes() as live:
             yield out
