@@ -55,3 +55,28 @@ def test_a_config_file_with_wrong_types_is_one_line(tmp_path: Path, capsys) -> N
     assert "--resolution must be a size in pixels" in one_line_error(
         ["train", "--config", str(settings), "--dry-run"], capsys)
     assert main(["train", "--model", "dcgan", "--dry-run"]) == 0
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--model", "vae-conv", "--augment", "ada"],
+     "--augment only applies to gan models (cgan, cppn-gan, dcgan, fastgan, gan-dense, wgan, "
+     "wgan-gp); vae-conv is a vae: drop it"),
+    (["--model", "vae-dense", "--r1", "1"], "--r1 only applies to gan models"),
+    (["--model", "vae-conv", "--spectral-norm"], "--spectral-norm only applies to gan models"),
+    (["--model", "fastgan", "--beta", "4"],
+     "--beta only applies to vae models (vae-conv, vae-dense); fastgan is a gan: drop it"),
+    (["--kl-warmup", "100"], "--kl-warmup only applies to vae models"),  # dcgan by default
+])
+def test_a_setting_of_another_kind_of_model_is_refused(flags: list[str], message: str,
+                                                       tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    assert message in one_line_error(["train", *flags, "--out", str(out), "--dry-run"], capsys)
+    assert message in one_line_error(["train", *flags, "--out", str(out)], capsys)
+    assert not out.exists()
+
+
+def test_a_setting_of_another_kind_left_at_its_default_is_allowed(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.toml"
+    settings.write_text('augment = "none"\nspectral_norm = false\n')  # e.g. a shared file
+    assert main(["train", "--model", "vae-conv", "--config", str(settings), "--dry-run"]) == 0
+    assert main(["train", "--model", "dcgan", "--beta", "1.0", "--dry-run"]) == 0

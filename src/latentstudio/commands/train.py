@@ -18,8 +18,8 @@ HELP = {
     "model": "model family (dcgan, vae-conv, cgan, wgan-gp, ...; see `latentstudio models`)",
     "data": "shapes (default), shapes:N, folder:PATH or a directory, mnist, fashion-mnist, "
             "cifar10, cifar10:horse, or a packed .npz",
-    "resolution": "image size in pixels: 28, 32, 64 or 128, or WIDTHxHEIGHT like 64x128 "
-                  "(dcgan, vae-conv, fastgan)",
+    "resolution": "image size in pixels: 28, 32, 64 or 128 (fastgan: 64 up to 1024), or "
+                  "WIDTHxHEIGHT like 64x128 (dcgan, vae-conv, fastgan)",
     "channels": "1 (grayscale), 3 (colour), 2 or 4 (the same with transparency); default: the "
                 "data's own",
     "fit": "how images are fitted to the size: crop (centre, to its aspect ratio) or pad",
@@ -162,7 +162,41 @@ def config_from_args(args: argparse.Namespace, pick_model: bool = False) -> tupl
                             f"not of {model}")
     if own:
         settings["family_settings"] = {**settings.get("family_settings", {}), **own}
+    _check_kind_settings(model, settings)
     return TrainConfig.from_dict(settings), given
+
+
+def _readers(name: str) -> list[str]:
+    """The kinds whose training reads the kind-specific setting `name` (none: every kind's)."""
+    from latentstudio.models import all_families, get_kind
+
+    return sorted({f.kind for f in all_families() if name in get_kind(f.kind).step_settings})
+
+
+def _other_kinds_setting(model: str, name: str) -> bool:
+    """Whether `name` is a setting that only kinds other than `model`'s read."""
+    from latentstudio.models import all_families, get_family
+
+    if model not in {f.name for f in all_families()}:
+        return False  # TrainConfig names the models there are
+    readers = _readers(name)
+    return bool(readers) and get_family(model).kind not in readers
+
+
+def _check_kind_settings(model: str, settings: dict[str, Any]) -> None:
+    """A UserError for a setting, away from its default, that only other kinds of model read
+    (e.g. --augment on a VAE: it has no discriminator to augment for)."""
+    from latentstudio.models import all_families, get_family
+    from latentstudio.train.config import TrainConfig
+
+    defaults = TrainConfig()
+    for name, value in settings.items():
+        if _other_kinds_setting(model, name) and value != getattr(defaults, name):
+            readers = _readers(name)
+            users = sorted(f.name for f in all_families() if f.kind in readers)
+            raise UserError(f"--{name.replace('_', '-')} only applies to {' and '.join(readers)} "
+                            f"models ({', '.join(users)}); {model} is a "
+                            f"{get_family(model).kind}: drop it")
 
 
 def _pick_model(settings: dict[str, Any]) -> None:
@@ -274,8 +308,11 @@ def _inherit_parent(args: argparse.Namespace) -> None:
     path, _ = parse_init_from(str(spec))
     if not path.is_dir():
         raise UserError(f"--init-from {spec}: {path} is not a run folder")
-    for name, value in parent_settings(read_run_config(path)).items():
-        if getattr(args, name, None) is None and name not in in_file:
+    inherited = parent_settings(read_run_config(path))
+    model = args.model or in_file.get("model") or inherited.get("model")
+    for name, value in inherited.items():
+        if getattr(args, name, None) is None and name not in in_file \
+                and not _other_kinds_setting(str(model), name):
             setattr(args, name, value)
 
 

@@ -65,6 +65,10 @@ class Kind:
     # What each row of a preview group shows: "sample", "real" (training images) or "recon"
     preview_rows: tuple[str, ...] = ("sample",)
     shown_settings: tuple[str, ...] = ()  # the TrainConfig fields `latentstudio models` lists
+    # The TrainConfig fields of one kind of training (not every kind's, like lr) that this kind's
+    # step reads: a flag for such a field that the model's own kind does not read is a UserError
+    # (it would do nothing), e.g. --augment on a VAE.
+    step_settings: tuple[str, ...] = ()
 
     @property
     def can_encode(self) -> bool:

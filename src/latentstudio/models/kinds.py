@@ -24,6 +24,9 @@ GAN = register_kind(Kind(
     description="a generator and a discriminator (critic) trained against each other",
     shown_settings=("epochs", "width", "lr", "optimizer", "betas", "loss", "n_critic", "clip",
                     "gp_weight", "diffaug_policy"),
+    step_settings=("lr_d", "loss", "n_critic", "clip", "gp_weight", "spectral_norm",
+                   "label_smoothing", "label_noise", "instance_noise", "r1", "augment",
+                   "diffaug_policy", "ada_target", "ada_speed"),
 ))
 
 VAE = register_kind(Kind(
@@ -34,4 +37,5 @@ VAE = register_kind(Kind(
     encode=_vae_encode,
     preview_rows=("real", "recon", "sample"),
     shown_settings=("epochs", "width", "lr", "optimizer", "betas", "recon", "beta"),
+    step_settings=("recon", "beta", "kl_warmup"),
 ))
