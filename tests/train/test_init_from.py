@@ -115,6 +115,20 @@ def test_other_shapes_fail_in_one_line_and_write_nothing(tiny_run, tmp_path, cap
     assert not out.exists()
 
 
+def test_a_parent_of_another_shape_is_named_with_its_size(tiny_run, tmp_path, capsys) -> None:
+    wide = tiny_run("dcgan", name="wide", resolution="32x16", steps=1)
+    out = tmp_path / "child"
+    base = ["train", "--init-from", str(wide), "--data", "shapes:32", "--steps", "1", "--out", str(out)]
+    err = one_line_error([*base, "--resolution", "32"], capsys)  # same width, other height
+    assert "it is a dcgan at 32x16 px, this run is a dcgan at 32 px; drop the flags" in err
+    fast = tiny_run("fastgan", name="fastgan-wide", resolution="96x64", width=4, batch_size=4, steps=1)
+    base[2] = str(fast)
+    err = one_line_error([*base, "--resolution", "128"], capsys)
+    assert ("it is a fastgan at 96x64 px, this run is a fastgan at 128 px; a run grows to a "
+            "larger size of the same shape, e.g. --resolution 192x128") in err
+    assert not out.exists()
+
+
 def test_gallery_shows_the_lineage(tiny_run, tmp_path, one_thread) -> None:
     from latentstudio.web.runs import runs_page_html, summarize
 

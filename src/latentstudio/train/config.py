@@ -318,20 +318,33 @@ def parent_mismatch(source: str, parent: dict[str, Any], model: str,
     the weights of the run `parent` (its config.json), or None when they fit. `grown`: it grows
     the parent (see grown_size), so the size and the family's settings may differ: the family
     says which tensors fit."""
+    from latentstudio.models import get_family
+
     theirs = parent.get("model_config") or {}
     parent_model = parent.get("model") or parent.get("config", {}).get("model")
     differ = [k for k in _SHAPE if k in theirs and theirs[k] != shapes.get(k)
               and not (grown and k == "family_settings")]
-    same_size = grown or theirs.get("resolution") == shapes["resolution"]
-    if parent_model == model and same_size and not differ:
+    def size(values: dict[str, Any]) -> tuple[Any, Any]:
+        return values.get("resolution"), values.get("height") or values.get("resolution")
+
+    if parent_model == model and (grown or size(theirs) == size(shapes)) and not differ:
         return None
 
     def describe(name: Any, values: dict[str, Any]) -> str:
+        w, h = size(values)
         extra = [_SHAPE[k].format(values.get(k)) for k in differ]
-        return f"a {name} at {values.get('resolution')} px" + (f" with {', '.join(extra)}" if extra else "")
+        return (f"a {name} at {w if w == h else f'{w}x{h}'} px"
+                + (f" with {', '.join(extra)}" if extra else ""))
 
+    hint = "drop the flags that differ (they default to the parent's)"
+    (w, h), (w2, h2) = size(theirs), size(shapes)
+    if parent_model == model and not differ and w and h and min(w2, h2) > min(w, h) \
+            and w * h2 != h * w2 and get_family(model).grow is not None:
+        scale = min(w2, h2) / min(w, h)
+        hint = (f"a run grows to a larger size of the same shape, e.g. --resolution "
+                f"{round(w * scale)}x{round(h * scale)}")
     return (f"cannot start from {source}: it is {describe(parent_model, theirs)}, this run is "
-            f"{describe(model, shapes)}; drop the flags that differ (they default to the parent's)")
+            f"{describe(model, shapes)}; {hint}")
 
 
 # ----- cadences of previews and checkpoints
