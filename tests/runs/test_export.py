@@ -119,6 +119,22 @@ def test_bad_paths_and_existing_exports_fail_in_one_line(exported, tmp_path, cap
         latentstudio.load(tmp_path)
 
 
+def test_run_commands_given_an_export_name_the_run_it_came_from(exported, tmp_path, capsys) -> None:
+    from latentstudio.metrics.compare import looks_like_run
+    from latentstudio.web.runs import list_runs
+
+    run, out = exported
+    said = f"{out} is an exported model, not a run folder: load it in Python with " \
+           f"latentstudio.load('{out}'), or give this command the run it came from ({run.resolve()})"
+    for argv in (["sample", str(out), "--out", str(tmp_path / "s.png")],
+                 ["interpolate", str(out), "--seeds", "1,2", "--out", str(tmp_path / "w.gif")],
+                 ["train", "--resume", str(out), "--steps", "9"],
+                 ["train", "--init-from", str(out), "--steps", "1", "--out", str(tmp_path / "r")]):
+        assert said in one_line_error(argv, capsys)
+    assert not looks_like_run(out) and looks_like_run(run)
+    assert list_runs(out.parent) == []  # the gallery lists runs, not exports
+
+
 # ----- ONNX
 
 def _fresh(model: str, resolution: int = 32, classes: int = 0) -> ImageGenerator:

@@ -19,7 +19,7 @@ from typing import Any
 from latentstudio.errors import UserError
 from latentstudio.metrics.evaluate import DISPLAY_NAMES, PIXEL_VALUES, metric_label, read_eval_json
 from latentstudio.metrics.extractors import EXTRACTORS
-from latentstudio.runs import read_metrics
+from latentstudio.runs import export_source, read_metrics
 from latentstudio.runs.status import run_status
 
 FIXED = ["model", "data", "resolution"]
@@ -46,7 +46,10 @@ class RunRow:
 
 
 def looks_like_run(path: Path) -> bool:
-    """A folder shown as a row: a run, or what is left of one (a log or checkpoints alone)."""
+    """A folder shown as a row: a run, or what is left of one (a log or checkpoints alone);
+    not a `latentstudio export`."""
+    if (path / "config.json").exists() and export_source(path) is not None:
+        return False
     return any((path / f).exists() for f in ("config.json", "metrics.jsonl", "checkpoints"))
 
 

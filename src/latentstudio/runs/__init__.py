@@ -13,6 +13,7 @@ from latentstudio.runs.checkpoint import load_checkpoint, load_models, restore_r
 from latentstudio.runs.folder import (
     default_run_dir,
     drop_metrics_after,
+    export_source,
     finite_or_null,
     metrics_line,
     read_meta,
@@ -26,7 +27,7 @@ from latentstudio.runs.load import Run, load_run
 from latentstudio.runs.preview import preview_labels, preview_latents, preview_layout
 
 __all__ = [
-    "Run", "default_run_dir", "drop_metrics_after", "finite_or_null", "metrics_line",
+    "Run", "default_run_dir", "drop_metrics_after", "export_source", "finite_or_null", "metrics_line",
     "load_checkpoint", "load_models", "load_run",
     "preview_labels", "preview_latents", "preview_layout", "read_meta", "read_metrics",
     "read_run_config", "restore_rng", "sample_grids", "save_checkpoint", "total_steps",

@@ -65,8 +65,32 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     if meta is None:
         if not (Path(run_dir) / "config.json").exists():
             raise UserError(f"{run_dir} is not a latentstudio run folder (no config.json)")
+        _refuse_export(Path(run_dir))
         raise UserError(f"{Path(run_dir) / 'config.json'} is damaged or not a latentstudio config")
     return meta
+
+
+def export_source(folder: Path) -> str | None:
+    """When `folder` holds a `latentstudio export` rather than a run: the run it came from
+    ("" when unknown); else None."""
+    try:
+        meta = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(meta, dict) or "export_format" not in meta:
+        return None
+    training = meta.get("training")
+    source = training.get("run") if isinstance(training, dict) else None
+    return source if isinstance(source, str) else ""
+
+
+def _refuse_export(folder: Path) -> None:
+    """A UserError when `folder` holds a `latentstudio export` rather than a run."""
+    source = export_source(folder)
+    if source is not None:
+        raise UserError(f"{folder} is an exported model, not a run folder: load it in Python with "
+                        f"latentstudio.load('{folder}'), or give this command the run it came from"
+                        + (f" ({source})" if source else ""))
 
 
 def total_steps(meta: dict[str, Any]) -> int | None:

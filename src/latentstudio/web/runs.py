@@ -20,7 +20,14 @@ from latentstudio.data.base import parse_size, size_text
 from latentstudio.errors import UserError
 from latentstudio.metrics.evaluate import headline_scores
 from latentstudio.models import get_kind
-from latentstudio.runs import preview_layout, read_meta, read_metrics, sample_grids, total_steps
+from latentstudio.runs import (
+    export_source,
+    preview_layout,
+    read_meta,
+    read_metrics,
+    sample_grids,
+    total_steps,
+)
 from latentstudio.runs.folder import grid_position
 from latentstudio.runs.status import last_change, run_status
 
@@ -181,7 +188,7 @@ def lineage(root: Path, meta: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def list_runs(root: Path) -> list[dict[str, Any]]:
-    """Summaries of every run folder directly under root, newest first."""
+    """Summaries of every run folder directly under root (not exports), newest first."""
     try:
         entries = sorted(os.listdir(root))
     except OSError:
@@ -189,7 +196,7 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
     runs = []
     for name in entries:
         run_dir = resolve_run(root, name)
-        if run_dir is not None:
+        if run_dir is not None and export_source(run_dir) is None:
             runs.append(summarize(root, run_dir))
     return sorted(runs, key=lambda r: r["updated"], reverse=True)
 
