@@ -166,3 +166,27 @@ def test_many_files_in_a_thread_pool_keep_their_order(tmp_path):
         Image.new("L", (12, 12), i * 6).save(tmp_path / f"{i:03d}.png")
     images = load_folder_images(tmp_path, resolution=8, channels=1, progress=False)
     assert images.images[:, 0, 4, 4].tolist() == [i * 6 for i in range(40)]
+
+
+def test_a_folder_of_pictures_smaller_than_the_size_is_noted_once(tmp_path, capsys):
+    for i in range(3):
+        _noise(40, 30, seed=i).save(tmp_path / f"small{i}.png")
+    _noise(200, 100).save(tmp_path / "big.png")
+    load_folder_images(tmp_path, resolution=64, progress=False)  # 3 of 4 enlarged 2.1x
+    err = capsys.readouterr().err
+    assert err == (f"note: 3 of 4 images in {tmp_path} are smaller than 64 px and are enlarged "
+                   "(median shorter side 30 px): samples will be no sharper than them; a "
+                   "--resolution near their size trains faster\n")
+    # 40x30 into 64x32: a crop scales it by max(1.6, 1.07), padding by min(1.6, 1.07).
+    load_folder_images(tmp_path, resolution=64, height=32, progress=False)
+    assert "smaller than 64x32 px" in capsys.readouterr().err
+    load_folder_images(tmp_path, resolution=64, fit="pad", height=32, progress=False)
+    load_folder_images(tmp_path, resolution=40, progress=False)  # 1.33x: soft enough
+    load_folder_images(tmp_path, resolution=64, limit=2, progress=False)  # big.png, small0.png
+    assert capsys.readouterr().err == ""
+    _noise(50, 40).save(tmp_path / "z.png")
+    _noise(60, 60).save(tmp_path / "zz.png")
+    load_folder_images(tmp_path, resolution=56, progress=False)  # z 1.4x: 3 of 6, not most
+    assert capsys.readouterr().err == ""
+    load_folder_images(tmp_path, resolution=64, progress=False)  # z 1.6x: 4 of 6
+    assert "4 of 6 images" in capsys.readouterr().err

@@ -37,6 +37,9 @@ IMAGE_EXTENSIONS = frozenset({
 })
 PROGRESS_MIN_FILES = 200  # below this a progress bar is more noise than help
 MAX_LISTED = 5
+# Fitting a picture enlarged by more than this counts as enlarging it (a note says so when most
+# are): a little upscaling is invisible, twice is soft.
+ENLARGED = 1.5
 _WORKERS = min(8, os.cpu_count() or 1)
 _HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 # A 4096² RGBA picture is 64 MB decoded; above that, at most two full-size decodes at a time
@@ -153,6 +156,13 @@ def fit_square(img: Image.Image, resolution: int, fit: Literal["crop", "pad"] = 
     return canvas
 
 
+def fit_scale(size: tuple[int, int], resolution: int, fit: Literal["crop", "pad"] = "crop",
+              height: int | None = None) -> float:
+    """How much `fit_square` scales a picture of (width, height) `size` (above 1: enlarges it)."""
+    scales = (resolution / size[0], (height or resolution) / size[1])
+    return max(scales) if fit == "crop" else min(scales)
+
+
 def reduce_for(img: Image.Image, resolution: int, fit: Literal["crop", "pad"] = "crop",
                height: int | None = None) -> Image.Image:
     """`img` shrunk by a whole factor (a cheap box filter) to no less than twice what `fit`
@@ -174,10 +184,12 @@ def reduce_for(img: Image.Image, resolution: int, fit: Literal["crop", "pad"] = 
 
 def decode_image(path: str | os.PathLike, resolution: int, channels: int = 3,
                  fit: Literal["crop", "pad"] = "crop", height: int | None = None,
-                 transparent: list[bool] | None = None) -> np.ndarray:
+                 transparent: list[bool] | None = None,
+                 enlarged: list[tuple[int, int]] | None = None) -> np.ndarray:
     """One image file as a uint8 (height or resolution, resolution, channels) array; raises if
     unreadable (ImageTooLarge above MAX_PIXELS). True is appended to `transparent` when alpha is
-    composited away."""
+    composited away, and the picture's (width, height) to `enlarged` when fitting it scales it
+    up by more than ENLARGED."""
     with image_files.open_image(path) as img:
         # JPEGs decode straight at a reduced scale (DCT scaling): large photos load much faster.
         side = max(resolution, height or resolution)
@@ -195,6 +207,8 @@ def decode_image(path: str | os.PathLike, resolution: int, channels: int = 3,
             img = img.transpose(turn)
         if transparent is not None and channels in (1, 3) and is_transparent(img):
             transparent.append(True)
+        if enlarged is not None and fit_scale(img.size, resolution, fit, height) > ENLARGED:
+            enlarged.append(img.size)
         out = np.asarray(fit_square(standard_mode(img, channels), resolution, fit, height))
     return out[:, :, None] if out.ndim == 2 else neutral_under_clear(out)
 
@@ -285,12 +299,25 @@ def load_folder_images(path: str | os.PathLike, resolution: int = 32, channels: 
             print(f"note: every image in {root} is grayscale: loading 1 channel "
                   "(--channels 3 for colour)", file=sys.stderr)
 
-    transparent: list[bool] | None = [] if auto else None
+    # What decoding found out about each file (with a limit, more are decoded than kept).
+    found_transparent: set[Path] = set()
+    found_enlarged: dict[Path, tuple[int, int]] = {}
 
     def decode(file: Path) -> np.ndarray:
-        return decode_image(file, resolution, channels, fit, height, transparent)
+        transparent: list[bool] | None = [] if auto else None
+        enlarged: list[tuple[int, int]] = []
+        out = decode_image(file, resolution, channels, fit, height, transparent, enlarged)
+        if transparent:
+            found_transparent.add(file)
+        if enlarged:
+            found_enlarged[file] = enlarged[0]
+        return out
 
     kept, pixels, skipped = _decode_all(root, files, decode, limit, progress)
+    enlarged = [found_enlarged[root / files[i]] for i in kept if root / files[i] in found_enlarged]
+    if len(enlarged) > len(kept) / 2:
+        print(_enlarged_line(root, enlarged, len(kept), resolution, height), file=sys.stderr)
+    transparent = [i for i in kept if root / files[i] in found_transparent]
     if transparent and len(transparent) >= len(kept) / 2:  # not for a stray cut-out among photos
         print(f"note: {len(transparent)} images in {root} are transparent: composited on white "
               f"(--channels {channels + 1} keeps the transparency)", file=sys.stderr)
@@ -303,6 +330,16 @@ def load_folder_images(path: str | os.PathLike, resolution: int = 32, channels: 
     images = torch.from_numpy(pixels)
     labels, names = _labels([files[i] for i in kept], root)
     return ImageSet(images, labels, names, f"folder:{root}")
+
+
+def _enlarged_line(root: Path, enlarged: list[tuple[int, int]], total: int, resolution: int,
+                   height: int | None) -> str:
+    """The note that most pictures are smaller than the training size (so samples are blurred)."""
+    sides = sorted(min(w, h) for w, h in enlarged)
+    size = resolution if height in (None, resolution) else f"{resolution}x{height}"
+    return (f"note: {len(enlarged)} of {total} images in {root} are smaller than {size} px and "
+            f"are enlarged (median shorter side {sides[len(sides) // 2]} px): samples will be "
+            f"no sharper than them; a --resolution near their size trains faster")
 
 
 def _labels(files: list[Path], root: Path) -> tuple[torch.Tensor | None, list[str]]:
