@@ -22,3 +22,29 @@ def resolve_device(name: str | torch.device) -> torch.device:
     if device.type not in ("cpu", "cuda", "mps"):
         raise UserError(f"unsupported device {name!r}: use auto, cpu, cuda or cuda:N")
     return device
+
+
+def available_ram() -> int:
+    """Bytes of RAM that can be allocated now without swapping (MemAvailable); 0 if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def format_bytes(n: float) -> str:
+    """Bytes in binary units: 0 B, 512 B, 24.4 MiB, 7.63 GiB."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= size:
+            value = n / size
+            return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
+    return f"{int(n)} B"

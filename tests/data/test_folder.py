@@ -190,3 +190,25 @@ def test_a_folder_of_pictures_smaller_than_the_size_is_noted_once(tmp_path, caps
     assert capsys.readouterr().err == ""
     load_folder_images(tmp_path, resolution=64, progress=False)  # z 1.6x: 4 of 6
     assert "4 of 6 images" in capsys.readouterr().err
+
+
+def test_a_folder_too_big_for_the_free_memory_is_refused_before_decoding(tmp_path, monkeypatch):
+    import latentstudio.data.folder as folder
+    import latentstudio.devices
+
+    for i in range(10):
+        _noise(8, 8, seed=i).save(tmp_path / f"{i}.png")
+    # 10 images of 3 x 64 x 64 bytes are 120 KiB; 100 KiB free leaves room for 6 (80%).
+    monkeypatch.setattr(latentstudio.devices, "available_ram", lambda: 100 * 1024)
+    with monkeypatch.context() as m:
+        decoded = []
+        m.setattr(folder, "decode_image", lambda *a, **k: decoded.append(a))
+        with pytest.raises(UserError, match=r"^10 images at 64 px need 120 KiB of memory, more "
+                                            r"than the 100 KiB free: use at most 6 images \(train "
+                                            r"--data-limit, pack --limit\) or a lower --resolution$"):
+            load_folder_images(tmp_path, resolution=64, channels=3, progress=False)
+        assert decoded == []
+    assert len(load_folder_images(tmp_path, resolution=64, channels=3, limit=6,
+                                  progress=False).images) == 6
+    monkeypatch.setattr(latentstudio.devices, "available_ram", lambda: 0)  # unknown: no check
+    assert len(load_folder_images(tmp_path, resolution=64, channels=3, progress=False).images) == 10

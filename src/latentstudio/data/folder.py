@@ -299,6 +299,7 @@ def load_folder_images(path: str | os.PathLike, resolution: int = 32, channels: 
             print(f"note: every image in {root} is grayscale: loading 1 channel "
                   "(--channels 3 for colour)", file=sys.stderr)
 
+    check_fits_in_ram(min(len(files), limit or len(files)), channels, resolution, height)
     # What decoding found out about each file (with a limit, more are decoded than kept).
     found_transparent: set[Path] = set()
     found_enlarged: dict[Path, tuple[int, int]] = {}
@@ -330,6 +331,23 @@ def load_folder_images(path: str | os.PathLike, resolution: int = 32, channels: 
     images = torch.from_numpy(pixels)
     labels, names = _labels([files[i] for i in kept], root)
     return ImageSet(images, labels, names, f"folder:{root}")
+
+
+def check_fits_in_ram(count: int, channels: int, resolution: int, height: int | None = None,
+                      available: int | None = None) -> None:
+    """Refuse, before decoding, a dataset whose pixels would not fit in the free RAM (the process
+    would be killed midway), naming the image count that fits."""
+    from latentstudio.devices import available_ram, format_bytes
+
+    available = available_ram() if available is None else available
+    per_image = channels * resolution * (height or resolution)
+    if not available or count * per_image <= 0.8 * available:  # room left for the training
+        return
+    fits = int(0.8 * available // per_image)
+    size = resolution if height in (None, resolution) else f"{resolution}x{height}"
+    raise UserError(f"{count:,} images at {size} px need {format_bytes(count * per_image)} of "
+                    f"memory, more than the {format_bytes(available)} free: use at most {fits:,} "
+                    f"images (train --data-limit, pack --limit) or a lower --resolution")
 
 
 def _enlarged_line(root: Path, enlarged: list[tuple[int, int]], total: int, resolution: int,

@@ -26,6 +26,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from latentstudio.devices import format_bytes
 from latentstudio.errors import UserError
 from latentstudio.models import ModelConfig, get_family
 from latentstudio.precision import resolve_precision
@@ -250,15 +251,6 @@ def parse_bytes(text: str) -> int:
     if value <= 0:
         raise UserError(f"memory size must be positive, got {text!r}")
     return int(value)
-
-
-def format_bytes(n: float) -> str:
-    """Bytes in binary units: 0 B, 512 B, 24.4 MiB, 7.63 GiB."""
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(n) >= size:
-            value = n / size
-            return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
-    return f"{int(n)} B"
 
 
 # Bytes per parameter that training holds however small the batch: fp32 weights, gradients and
