@@ -28,7 +28,7 @@ from PIL import ExifTags, Image
 
 from latentstudio import images as image_files
 from latentstudio.data import DataOptions, register_source
-from latentstudio.data.base import ImageSet
+from latentstudio.data.base import ImageSet, size_text
 from latentstudio.errors import UserError
 
 IMAGE_EXTENSIONS = frozenset({
@@ -344,7 +344,7 @@ def check_fits_in_ram(count: int, channels: int, resolution: int, height: int | 
     if not available or count * per_image <= 0.8 * available:  # room left for the training
         return
     fits = int(0.8 * available // per_image)
-    size = resolution if height in (None, resolution) else f"{resolution}x{height}"
+    size = size_text(resolution, height or resolution)
     raise UserError(f"{count:,} images at {size} px need {format_bytes(count * per_image)} of "
                     f"memory, more than the {format_bytes(available)} free: use at most {fits:,} "
                     f"images (train --data-limit, pack --limit) or a lower --resolution")
@@ -354,7 +354,7 @@ def _enlarged_line(root: Path, enlarged: list[tuple[int, int]], total: int, reso
                    height: int | None) -> str:
     """The note that most pictures are smaller than the training size (so samples are blurred)."""
     sides = sorted(min(w, h) for w, h in enlarged)
-    size = resolution if height in (None, resolution) else f"{resolution}x{height}"
+    size = size_text(resolution, height or resolution)
     return (f"note: {len(enlarged)} of {total} images in {root} are smaller than {size} px and "
             f"are enlarged (median shorter side {sides[len(sides) // 2]} px): samples will be "
             f"no sharper than them; a --resolution near their size trains faster")

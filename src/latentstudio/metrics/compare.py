@@ -48,9 +48,8 @@ class RunRow:
 def looks_like_run(path: Path) -> bool:
     """A folder shown as a row: a run, or what is left of one (a log or checkpoints alone);
     not a `latentstudio export`."""
-    if (path / "config.json").exists() and export_source(path) is not None:
-        return False
-    return any((path / f).exists() for f in ("config.json", "metrics.jsonl", "checkpoints"))
+    return any((path / f).exists() for f in ("config.json", "metrics.jsonl", "checkpoints")) \
+        and export_source(path) is None
 
 
 def _read_log(run_dir: Path, row: RunRow) -> list[dict[str, Any]]:

@@ -318,6 +318,7 @@ def parent_mismatch(source: str, parent: dict[str, Any], model: str,
     the weights of the run `parent` (its config.json), or None when they fit. `grown`: it grows
     the parent (see grown_size), so the size and the family's settings may differ: the family
     says which tensors fit."""
+    from latentstudio.data.base import size_text
     from latentstudio.models import get_family
 
     theirs = parent.get("model_config") or {}
@@ -333,7 +334,7 @@ def parent_mismatch(source: str, parent: dict[str, Any], model: str,
     def describe(name: Any, values: dict[str, Any]) -> str:
         w, h = size(values)
         extra = [_SHAPE[k].format(values.get(k)) for k in differ]
-        return (f"a {name} at {w if w == h else f'{w}x{h}'} px"
+        return (f"a {name} at {size_text(w, h)} px"
                 + (f" with {', '.join(extra)}" if extra else ""))
 
     hint = "drop the flags that differ (they default to the parent's)"

@@ -196,8 +196,12 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
     runs = []
     for name in entries:
         run_dir = resolve_run(root, name)
-        if run_dir is not None and export_source(run_dir) is None:
-            runs.append(summarize(root, run_dir))
+        if run_dir is None:
+            continue
+        summary = summarize(root, run_dir)
+        # Only a folder without a run's config.json can be an export: runs are not read twice.
+        if summary["status"] != "damaged" or export_source(run_dir) is None:
+            runs.append(summary)
     return sorted(runs, key=lambda r: r["updated"], reverse=True)
 
 
