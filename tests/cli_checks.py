@@ -27,6 +27,15 @@ def one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     return err
 
 
+def train_refuses(flags: list[str], message: str, out: Path,
+                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`train FLAGS --out OUT` fails with `message` in one line, with --dry-run and without, and
+    writes nothing."""
+    for dry in (["--dry-run"], []):
+        assert message in one_line_error(["train", *flags, "--out", str(out), *dry], capsys)
+    assert not out.exists()
+
+
 def png_header(path: Path, width: int, height: int) -> Path:
     """A PNG that declares width x height pixels and holds none: opening it costs nothing."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
