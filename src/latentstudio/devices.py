@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
+import sysconfig
+from pathlib import Path
+
 import torch
 
 from latentstudio.errors import UserError
@@ -34,8 +40,6 @@ def available_ram() -> int:
     except (OSError, ValueError, IndexError):
         pass
     try:
-        import os
-
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return 0
@@ -48,3 +52,13 @@ def format_bytes(n: float) -> str:
             value = n / size
             return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
     return f"{int(n)} B"
+
+
+def cpu_compiler_available() -> bool:
+    """Whether torch.compile can build CPU kernels here: a C++ compiler ($CXX, g++ or clang++)
+    and Python's headers, on Linux or macOS (Windows needs MSVC set up by hand)."""
+    if sys.platform == "win32":
+        return False
+    compilers = [os.environ["CXX"]] if os.environ.get("CXX") else ["g++", "clang++"]
+    headers = Path(sysconfig.get_paths()["include"], "Python.h")
+    return any(shutil.which(c) for c in compilers) and headers.is_file()

@@ -54,6 +54,45 @@ def test_a_folder_at_64_to_128_px_gets_fastgan_sized_for_the_device(tmp_path):
     assert "lr" not in added  # FastGAN's own 2e-4
 
 
+def test_fastgan_on_a_cpu_is_compiled_where_a_compiler_is_found(tmp_path, monkeypatch):
+    import latentstudio.train.auto as auto
+
+    folder = _folder(tmp_path / "imgs", 5)
+    for found in (True, False):
+        monkeypatch.setattr(auto, "cpu_compiler_available", lambda found=found: found)
+        added, line = suggest({"data": str(folder), "resolution": 64}, on_gpu=False)
+        assert added.get("compile", False) is found
+        assert ("--compile," in line) is found and "--compile True" not in line
+    monkeypatch.setattr(auto, "cpu_compiler_available", lambda: True)
+    assert "compile" not in suggest({"data": str(folder), "resolution": 64}, on_gpu=True)[0]
+    for resolution in (32, 128, 256):
+        assert "compile" not in suggest({"data": str(folder), "resolution": resolution},
+                                        on_gpu=False)[0]
+    assert "compile" not in suggest({"data": str(folder), "resolution": 64, "width": 4},
+                                    on_gpu=False)[0]
+    assert suggest({"data": str(folder), "resolution": "64x128"}, on_gpu=False)[0]["compile"]
+    added, _ = suggest({"data": str(folder), "resolution": 64, "compile": False}, on_gpu=False)
+    assert "compile" not in added  # --no-compile wins
+
+
+def test_cpu_compiler_available_needs_a_compiler_and_python_headers(tmp_path, monkeypatch):
+    import sys
+    import sysconfig
+
+    from latentstudio.devices import cpu_compiler_available
+
+    (tmp_path / "Python.h").write_text("")
+    monkeypatch.setattr(sysconfig, "get_paths", lambda: {"include": str(tmp_path)})
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("CXX", sys.executable)  # any executable stands in for the compiler
+    assert cpu_compiler_available()
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    assert not cpu_compiler_available()
+    monkeypatch.setenv("CXX", sys.executable)
+    (tmp_path / "Python.h").unlink()
+    assert not cpu_compiler_available()
+
+
 def test_a_folder_below_64_px_gets_dcgan(tmp_path):
     folder = _folder(tmp_path / "imgs", 5)
     added, line = suggest({"data": str(folder), "resolution": 32}, on_gpu=False)

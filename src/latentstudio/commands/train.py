@@ -66,7 +66,8 @@ HELP = {
     "out": "run folder (default: runs/MODEL-DATA-RESpx-TIME)",
     "device": "auto, cpu, cuda or cuda:N",
     "precision": "auto (bf16 on GPUs that support it, fp32 on CPU), bf16, fp16 or fp32",
-    "compile": "torch.compile the models (GPU; falls back with a warning if it fails)",
+    "compile": "torch.compile the models (~20-60 s at the start; falls back with a warning "
+               "if it fails; a folder on a CPU gets it for fastgan, --no-compile to skip)",
     "init_from": "fine-tune: start a new run from the weights of RUN (its last checkpoint; "
                  "RUN:best for best.pt) with fresh optimisers at step 0; model and loss settings "
                  "not given default to RUN's",

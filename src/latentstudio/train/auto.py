@@ -10,14 +10,16 @@ from typing import Any
 
 from latentstudio.data.base import parse_size
 from latentstudio.data.folder import find_images
+from latentstudio.devices import cpu_compiler_available
 
 FASTGAN_SIDES = (64, 128, 256, 512, 1024)
 DCGAN_LARGEST = 128
 # On a CPU, 10 minutes per model on OpenMoji, scored on 5,000 samples (README, "Few images, high
 # resolution"), fastgan's FID (lite0, domain) was lower than dcgan's at 64 px with 300 emoji
-# (-31%, -53%), with two draws of 500 (-40% and -32%, -32% and -35%) and with all 4,495 (-38%
-# and -32%, -6% and -9%, two runs), and at 128 px with 500 (-43%, -79%). So a folder of any size
-# gets fastgan at its sizes.
+# (-31%, -53%), with two draws of 500 (-40% and -32%, -32% and -35%; compiled, -42% and -39%,
+# -27% and -49%; the README lists all nine such pairs, one 6% higher in FID (domain)) and with
+# all 4,495 (-38% and -32%, -6% and -9%, two runs), and at 128 px with 500 (-43%, -79%). So a
+# folder of any size gets fastgan at its sizes.
 
 
 def folder_of(spec: str) -> Path | None:
@@ -56,6 +58,14 @@ def suggest(settings: dict[str, Any], on_gpu: bool) -> tuple[dict[str, Any], str
             picked.update(width=8 if side <= DCGAN_LARGEST else 16,
                           batch_size=16 if side <= DCGAN_LARGEST else 8, lr=1e-3, lr_d=5e-4,
                           ema_rampup=0.2)
+            if side == 64 and settings.get("width", 8) >= 8 and cpu_compiler_available():
+                # At width 8 a step is mostly small kernels and their overhead: compiled, it
+                # made 1.26x the steps side by side for 10 minutes (3,080 against 2,440; FID
+                # (lite0) 91.8 against 96.5, FID (domain) 0.26 against 0.25), after ~20 s of
+                # compiling. Not above 64 px or below width 8: there torch 2.13's compiled
+                # discriminator fails on the spectral norm of its 4-channel maps (the trainer
+                # then trains eagerly with a warning).
+                picked["compile"] = True
         why = (f"{count} images at {side} px: fastgan (FastGAN is made for a few hundred images "
                "at 64-1024 px")
         if not on_gpu:
@@ -80,5 +90,12 @@ def suggest(settings: dict[str, Any], on_gpu: bool) -> tuple[dict[str, Any], str
         # at width 32 5,300-6,000); on a GPU, the official FastGAN's 50k iterations.
         picked["steps"] = 50000 if on_gpu else 5000
     added = {k: v for k, v in picked.items() if k not in settings}
-    shown = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in added.items())
+    shown = ", ".join(_flag(k, v) for k, v in added.items())
     return added, f"no --model given: {why} ({shown}; any flag overrides)"
+
+
+def _flag(name: str, value: Any) -> str:
+    flag = name.replace("_", "-")
+    if isinstance(value, bool):
+        return f"--{flag}" if value else f"--no-{flag}"
+    return f"--{flag} {value}"
