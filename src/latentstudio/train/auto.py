@@ -58,7 +58,8 @@ def suggest(settings: dict[str, Any], on_gpu: bool) -> tuple[dict[str, Any], str
             picked.update(width=8 if side <= DCGAN_LARGEST else 16,
                           batch_size=16 if side <= DCGAN_LARGEST else 8, lr=1e-3, lr_d=5e-4,
                           ema_rampup=0.2)
-            if side == 64 and settings.get("width", 8) >= 8 and cpu_compiler_available():
+            width = settings.get("width", picked["width"])
+            if side == 64 and width >= 8 and cpu_compiler_available():
                 # At width 8 a step is mostly small kernels and their overhead: compiled, it
                 # made 1.26x the steps side by side for 10 minutes (3,080 against 2,440; FID
                 # (lite0) 91.8 against 96.5, FID (domain) 0.26 against 0.25), after ~20 s of
