@@ -16,10 +16,10 @@ import math
 
 import torch
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 from latentstudio.errors import UserError
 from latentstudio.models import Family, ModelConfig, init_weights, register_family
+from latentstudio.models.spectral import spectral_norm as _sn
 
 
 def stages_for(resolution: int) -> tuple[int, int]:

@@ -14,7 +14,8 @@ from overfitting a few images). Below 256 px, where the official code stops, eve
 the channel count its side has in the official 256 px layout. Asked with
 `reconstruct=True` on real images it returns its reconstructions and their targets; the
 adversarial step adds their L1 distance to its loss (the paper uses LPIPS-VGG, which cannot be
-downloaded here; see the README). Every conv has spectral norm, as in the official code.
+downloaded here; see the README). Every conv has spectral norm, as in the official code (ours,
+models/spectral.py, which compiles).
 
 Differences from the official code, for one image in and one logit per image out like the other
 families: the discriminator builds its small view by resizing (area) the image it gets (the
@@ -36,10 +37,10 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
 
 from latentstudio.errors import UserError
 from latentstudio.models import Family, ModelConfig, register_family
+from latentstudio.models.spectral import spectral_norm
 
 RESOLUTIONS = (64, 128, 256, 512, 1024)
 # Feature maps per stage, as multiples of --width (the official ngf/ndf = 64 gives its sizes).

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 from latentstudio.models import Family, ModelConfig, init_weights, register_family
+from latentstudio.models.spectral import spectral_norm as _sn
 
 
 class DenseGenerator(nn.Module):

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from latentstudio.models import Kind
+from latentstudio.models.spectral import power_iteration
 from latentstudio.objectives.adversarial import discriminator_loss, generator_loss
 from latentstudio.objectives.kl import kl_normal
 from latentstudio.objectives.penalties import clip_weights, gradient_penalty, r1_penalty
@@ -239,6 +240,8 @@ class AdversarialStep(Step):
         y = labels if self.conditional else None
         out: dict[str, torch.Tensor] = {}
         update_g = (step + 1) % cfg.n_critic == 0
+        for net in (self.G, self.D):  # spectral norms' vectors: only here, before any forward
+            power_iteration(unwrap(net))
         z = self.randn(n, cfg.latent_dim)
         # Keep G's graph only on the batches where G is updated (1 in n_critic).
         with self.autocast(), torch.set_grad_enabled(update_g):
