@@ -51,9 +51,10 @@ LWGAN = "lightweight-gan"
 CONTENDERS: dict[str, dict[str, Any]] = {
     "dcgan": {"model": "dcgan", "width": 32, "batch_size": 32, "augment": "diffaug", "ema": 0.999},
     # What a folder gets on a CPU at 64-128 px (train/auto.py): width 8 and the learning rates
-    # that won the 6-minute screens of the README's "Few images, high resolution", compiled as
-    # at 64 px (1.26x the steps in 10 minutes; at 128 px the trainer falls back to eager with a
-    # warning). dcgan's step is no faster compiled, so it stays eager.
+    # that won the 6-minute screens of the README's "Few images, high resolution", compiled as a
+    # run of the default 5,000 steps is (1.26x the steps in 10 minutes at 64 px once torch's
+    # compile cache holds the networks; the first time, compiling takes 2-3 of the minutes).
+    # dcgan's step is no faster compiled, so it stays eager.
     "fastgan": {"model": "fastgan", "width": 8, "batch_size": 16, "augment": "diffaug",
                 "ema": 0.999, "ema_rampup": 0.2, "lr": 1e-3, "lr_d": 5e-4, "compile": True},
     # 256 px on a CPU: 0.6 of the time at 64 px, then grown to 256 (`--init-from` the 64 px

@@ -21,6 +21,8 @@ def test_models_command_lists_every_family_with_its_defaults(capsys) -> None:
         assert any(line.startswith(name + " ") for line in out.splitlines()), name
     assert "--optimizer rmsprop" in out and "--clip 0.01" in out and "--gp-weight 10" in out
     assert "batch norm in D: off" in out
+    # Booleans as the flags train takes, tuples comma-separated.
+    assert "--hold-grown" in out and "True" not in out and "--betas 0.5,0.999" in out
 
 
 def test_models_command_json_matches_what_train_resolves(capsys) -> None:

@@ -54,7 +54,8 @@ def test_a_folder_at_64_to_128_px_gets_fastgan_sized_for_the_device(tmp_path):
     assert "lr" not in added  # FastGAN's own 2e-4
 
 
-def test_fastgan_on_a_cpu_is_compiled_where_a_compiler_is_found(tmp_path, monkeypatch):
+def test_fastgan_on_a_cpu_is_compiled_where_a_compiler_is_found_and_the_run_is_long(tmp_path,
+                                                                                     monkeypatch):
     import latentstudio.train.auto as auto
 
     folder = _folder(tmp_path / "imgs", 5)
@@ -62,17 +63,23 @@ def test_fastgan_on_a_cpu_is_compiled_where_a_compiler_is_found(tmp_path, monkey
         monkeypatch.setattr(auto, "cpu_compiler_available", lambda found=found: found)
         added, line = suggest({"data": str(folder), "resolution": 64}, on_gpu=False)
         assert added.get("compile", False) is found
-        assert ("--compile," in line) is found and "--compile True" not in line
+        assert ("--compile;" in line) is found and "--compile True" not in line
     monkeypatch.setattr(auto, "cpu_compiler_available", lambda: True)
     assert "compile" not in suggest({"data": str(folder), "resolution": 64}, on_gpu=True)[0]
-    for resolution in (32, 128, 256):
-        assert "compile" not in suggest({"data": str(folder), "resolution": resolution},
-                                        on_gpu=False)[0]
+    for resolution in (64, 128, 256, "64x128"):
+        assert suggest({"data": str(folder), "resolution": resolution}, on_gpu=False)[0]["compile"]
     assert "compile" not in suggest({"data": str(folder), "resolution": 64, "width": 4},
-                                    on_gpu=False)[0]
-    assert suggest({"data": str(folder), "resolution": "64x128"}, on_gpu=False)[0]["compile"]
+                                    on_gpu=False)[0]  # too cheap a step to gain
+    assert "compile" not in suggest({"data": str(folder), "resolution": 32}, on_gpu=False)[0]  # dcgan
     added, _ = suggest({"data": str(folder), "resolution": 64, "compile": False}, on_gpu=False)
     assert "compile" not in added  # --no-compile wins
+    # Compiling takes minutes the first time: not for runs too short to win them back.
+    for extra, compiled in (({"steps": auto.COMPILE_FROM_STEPS - 1}, False),
+                            ({"steps": auto.COMPILE_FROM_STEPS}, True),
+                            ({"epochs": 100}, False),  # 5 images: 100 steps
+                            ({"epochs": auto.COMPILE_FROM_STEPS}, True)):
+        added, _ = suggest({"data": str(folder), "resolution": 64, **extra}, on_gpu=False)
+        assert added.get("compile", False) is compiled, extra
 
 
 def test_cpu_compiler_available_needs_a_compiler_and_python_headers(tmp_path, monkeypatch):

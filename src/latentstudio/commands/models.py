@@ -7,14 +7,6 @@ import json
 from typing import Any
 
 
-def _shown(value: Any) -> str:
-    if isinstance(value, (tuple, list)):
-        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
 def family_table() -> list[dict[str, Any]]:
     """One dict per registered family: name, kind, conditional, description, the defaults
     `latentstudio train --model NAME` resolves to (the family's own over the global ones), and
@@ -37,6 +29,8 @@ def family_table() -> list[dict[str, Any]]:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from latentstudio.train.config import as_flag
+
     rows = family_table()
     if args.json:
         print(json.dumps(rows, indent=2, default=list))
@@ -45,13 +39,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     for r in rows:
         tag = r["kind"] + (", conditional" if r["conditional"] else "")
         print(f"{r['name']:<{width}}  ({tag}) {r['description']}")
-        defaults = " ".join(f"--{k.replace('_', '-')} {_shown(v)}" for k, v in r["defaults"].items()
-                            if k != "batch_norm")
+        defaults = " ".join(as_flag(k, v) for k, v in r["defaults"].items() if k != "batch_norm")
         if "batch_norm" in r["defaults"]:
             defaults += f" (batch norm in D: {'on' if r['defaults']['batch_norm'] else 'off'})"
         if defaults:
             print(f"{'':<{width}}  defaults: {defaults}")
-        own = " ".join(f"--{k.replace('_', '-')} {_shown(v)}" for k, v in r["settings"].items())
+        own = " ".join(as_flag(k, v) for k, v in r["settings"].items())
         if own:
             print(f"{'':<{width}}  its own: {own}")
     print("\nTrain one with: latentstudio train --model NAME --data shapes (flags override defaults)")

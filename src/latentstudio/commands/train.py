@@ -66,8 +66,9 @@ HELP = {
     "out": "run folder (default: runs/MODEL-DATA-RESpx-TIME)",
     "device": "auto, cpu, cuda or cuda:N",
     "precision": "auto (bf16 on GPUs that support it, fp32 on CPU), bf16, fp16 or fp32",
-    "compile": "torch.compile the models (~20-60 s at the start; falls back with a warning "
-               "if it fails; a folder on a CPU gets it for fastgan, --no-compile to skip)",
+    "compile": "torch.compile the models (the first time 2-3 minutes on a 2-core CPU, seconds "
+               "once torch's cache holds them; falls back with a warning if it fails; a folder "
+               "on a CPU gets it for fastgan runs of 2,500 steps or more, --no-compile to skip)",
     "init_from": "fine-tune: start a new run from the weights of RUN (its last checkpoint; "
                  "RUN:best for best.pt) with fresh optimisers at step 0; model and loss settings "
                  "not given default to RUN's",

@@ -11,9 +11,19 @@ from typing import Any
 from latentstudio.data.base import parse_size
 from latentstudio.data.folder import find_images
 from latentstudio.devices import cpu_compiler_available
+from latentstudio.train.config import as_flag
 
 FASTGAN_SIDES = (64, 128, 256, 512, 1024)
 DCGAN_LARGEST = 128
+# FastGAN on a CPU at the folder settings (width 8 or 16, one thread; models/spectral.py made it
+# compile above 64 px): compiled, a step took 0.165 s against 0.21 s at 64 px, 0.44 against 0.50
+# at 128 and 0.84 against 0.96 at 256 (width 16, batch 8), after compiling for 111, 150 and 195 s
+# the first time (10-15 s once torch's compile cache holds the same networks). From a cold
+# cache that pays back after about 2,500, 1,900 and 1,550 steps; the default 5,000 save 7-12%.
+# Side by side for 10 minutes at 64 px (warm cache) it made 1.26x the steps and scored alike.
+# At width 4 a step is cheap already: 0.120 s against 0.126 s after 90 s of compiling.
+COMPILE_FROM_STEPS = 2500
+COMPILE_FROM_WIDTH = 8
 # On a CPU, 10 minutes per model on OpenMoji, scored on 5,000 samples (README, "Few images, high
 # resolution"), fastgan's FID (lite0, domain) was lower than dcgan's at 64 px with 300 emoji
 # (-31%, -53%), with two draws of 500 (-40% and -32%, -32% and -35%; compiled, -42% and -39%,
@@ -58,15 +68,6 @@ def suggest(settings: dict[str, Any], on_gpu: bool) -> tuple[dict[str, Any], str
             picked.update(width=8 if side <= DCGAN_LARGEST else 16,
                           batch_size=16 if side <= DCGAN_LARGEST else 8, lr=1e-3, lr_d=5e-4,
                           ema_rampup=0.2)
-            width = settings.get("width", picked["width"])
-            if side == 64 and width >= 8 and cpu_compiler_available():
-                # At width 8 a step is mostly small kernels and their overhead: compiled, it
-                # made 1.26x the steps side by side for 10 minutes (3,080 against 2,440; FID
-                # (lite0) 91.8 against 96.5, FID (domain) 0.26 against 0.25), after ~20 s of
-                # compiling. Not above 64 px or below width 8: there torch 2.13's compiled
-                # discriminator fails on the spectral norm of its 4-channel maps (the trainer
-                # then trains eagerly with a warning).
-                picked["compile"] = True
         why = (f"{count} images at {side} px: fastgan (FastGAN is made for a few hundred images "
                "at 64-1024 px")
         if not on_gpu:
@@ -90,13 +91,20 @@ def suggest(settings: dict[str, Any], on_gpu: bool) -> tuple[dict[str, Any], str
         # On a CPU, fastgan at width 8 did 3,500-4,900 steps in 10 minutes on one core (dcgan
         # at width 32 5,300-6,000); on a GPU, the official FastGAN's 50k iterations.
         picked["steps"] = 50000 if on_gpu else 5000
+    if picked["model"] == "fastgan" and not on_gpu and cpu_compiler_available() \
+            and int(settings.get("width", picked["width"])) >= COMPILE_FROM_WIDTH \
+            and _planned_steps(settings, picked, count) >= COMPILE_FROM_STEPS:
+        picked["compile"] = True
     added = {k: v for k, v in picked.items() if k not in settings}
-    shown = ", ".join(_flag(k, v) for k, v in added.items())
+    shown = ", ".join(as_flag(k, v) for k, v in added.items())
     return added, f"no --model given: {why} ({shown}; any flag overrides)"
 
 
-def _flag(name: str, value: Any) -> str:
-    flag = name.replace("_", "-")
-    if isinstance(value, bool):
-        return f"--{flag}" if value else f"--no-{flag}"
-    return f"--{flag} {value}"
+
+def _planned_steps(settings: dict[str, Any], picked: dict[str, Any], count: int) -> int:
+    """The steps the run will make: --steps, else --epochs over the folder's batches."""
+    steps = settings.get("steps", picked.get("steps"))
+    if steps:
+        return int(steps)
+    batch = int(settings.get("batch_size", picked["batch_size"]))
+    return int(settings.get("epochs", 0)) * -(-count // batch)

@@ -202,6 +202,17 @@ def _type_name(t: Any) -> str:
             dict: "a table", tuple: "a list"}.get(t, getattr(t, "__name__", str(t)))
 
 
+def as_flag(name: str, value: Any) -> str:
+    """A setting as its command-line flag: `--lr 0.001`, `--betas 0.5,0.999`, `--compile`,
+    `--no-hold-grown`."""
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else f"--no-{flag[2:]}"
+    if isinstance(value, (tuple, list)):
+        return f"{flag} " + ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    return f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
+
+
 def resolve_config(cfg: TrainConfig, family: Family) -> TrainConfig:
     """Fill the settings left as None with the family's defaults, and check its own settings."""
     changes: dict[str, Any] = {}
