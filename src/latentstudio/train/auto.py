@@ -100,7 +100,6 @@ def suggest(settings: dict[str, Any], on_gpu: bool) -> tuple[dict[str, Any], str
     return added, f"no --model given: {why} ({shown}; any flag overrides)"
 
 
-
 def _planned_steps(settings: dict[str, Any], picked: dict[str, Any], count: int) -> int:
     """The steps the run will make: --steps, else --epochs over the folder's batches."""
     steps = settings.get("steps", picked.get("steps"))
