@@ -192,6 +192,24 @@ def test_a_grown_generator_starts_with_the_smaller_runs_pictures(tiny_run, tmp_p
     assert meta["model_config"]["family_settings"]["grown_from"] == 64
 
 
+def test_both_grown_generators_start_from_the_smaller_runs_average(tiny_run, tmp_path,
+                                                                  one_thread) -> None:
+    seen = AtStart()
+    parent = tiny_run("fastgan", name="fastgan-64-ema", resolution=64, width=4, batch_size=8,
+                      steps=2, ema=0.5)
+    train(TrainConfig(model="fastgan", data="shapes:32", resolution=128, width=4, latent_dim=16,
+                      batch_size=4, steps=1, preview_count=4, device="cpu", ema=0.5,
+                      init_from=str(parent), out=str(tmp_path / "grown")),
+          callbacks=[seen], progress=False)
+    saved = load_checkpoint(parent / "checkpoints" / "last.pt")["models"]
+    raw, average = saved["generator"], saved["generator_ema"]
+    moved = {k for k in raw if k.startswith(("init.", "ups.")) and k.endswith(("original", "bias"))}
+    assert moved and any(not torch.equal(raw[k], average[k]) for k in moved)
+    for name in ("generator", "generator_ema"):
+        for key in moved:
+            assert torch.equal(seen.weights[name][key], average[key]), (name, key)
+
+
 def test_the_discriminator_keeps_the_smaller_runs_blocks_by_map_side(tiny_run, tmp_path,
                                                                      one_thread) -> None:
     seen = AtStart()

@@ -196,7 +196,7 @@ class Trainer:
         """Start from the weights of `parent` (from load_parent): every network, the EMA copy
         from the parent's (or its generator when it kept none); optimisers stay fresh, step 0.
         A smaller parent is grown: each of its tensors goes where the family says, and what
-        lands nowhere or does not fit starts fresh."""
+        lands nowhere or does not fit starts fresh; both generators start from its EMA copy."""
         meta, payload, source = parent["meta"], parent["payload"], parent["source"]
         problem = parent_mismatch(source, meta, self.config.model,
                                   dataclasses.asdict(self.model_config), bool(self.grown_from))
@@ -207,6 +207,12 @@ class Trainer:
         try:
             for name, net in self._networks().items():
                 state = saved[name] if name in saved else saved[name.removesuffix("_ema")]
+                if self.grown_from and f"{name}_ema" in saved:
+                    # The smaller run's pictures are its average's. Its raw generator swings
+                    # (FastGAN at a CPU folder's rates): held, those stages would stay at the
+                    # swing, and the grown average would drift to them within a few hundred
+                    # steps (busts with faces became open loops, at lr 1e-3 and 2e-4 alike).
+                    state = saved[f"{name}_ema"]
                 if self.grown_from:
                     state, taken[name] = self._grown_state(name.removesuffix("_ema"), net, state)
                 net.load_state_dict(state)
