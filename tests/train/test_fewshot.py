@@ -33,10 +33,13 @@ def test_a_folder_above_128_px_gets_fastgan_and_says_why(tmp_path, capsys):
     out, err = capsys.readouterr()
     resolved = json.loads(out)
     assert resolved["model"] == "fastgan" and resolved["augment"] == "diffaug"
-    assert resolved["ema"] == 0.999 and resolved["width"] == 16 and resolved["steps"] == 5000
+    assert resolved["ema"] == 0.999 and resolved["width"] == 8 and resolved["steps"] == 5000
+    assert (resolved["grow_from"], resolved["grow_steps"], resolved["grow_batch_size"],
+            resolved["batch_size"]) == (64, 3000, 16, 8)
     line = [ln for ln in err.splitlines() if ln.startswith("no --model given")]
     assert len(line) == 1 and "12 images at 256 px: fastgan" in line[0]
-    assert "growing a 64 px run (--init-from)" in line[0]
+    assert "a 64 px run grown to 256 px drew people" in line[0]
+    assert "--grow-from 64, --grow-steps 3000, --grow-batch-size 16" in line[0]
 
 
 def test_a_folder_at_64_to_128_px_gets_fastgan_sized_for_the_device(tmp_path):
@@ -48,7 +51,12 @@ def test_a_folder_at_64_to_128_px_gets_fastgan_sized_for_the_device(tmp_path):
     added, line = suggest({"data": str(folder), "resolution": 128}, on_gpu=False)
     assert (added["model"], added["width"], added["batch_size"]) == ("fastgan", 8, 16)
     added, _ = suggest({"data": str(folder), "resolution": 256}, on_gpu=False)
-    assert (added["model"], added["width"], added["batch_size"]) == ("fastgan", 16, 8)
+    assert (added["model"], added["width"], added["batch_size"], added["grow_from"]) == \
+        ("fastgan", 8, 8, 64)
+    for told in ({"grow_from": 0}, {"init_from": "runs/emoji64"}):  # from the start at 256 px
+        added, _ = suggest({"data": str(folder), "resolution": 256, **told}, on_gpu=False)
+        assert (added["width"], added["batch_size"]) == (16, 8) and "grow_steps" not in added
+    assert "grow_from" not in suggest({"data": str(folder), "resolution": 512}, on_gpu=True)[0]
     added, _ = suggest({"data": str(folder), "resolution": "64x128"}, on_gpu=True)
     assert (added["model"], added["width"], added["batch_size"]) == ("fastgan", 64, 8)
     assert "lr" not in added  # FastGAN's own 2e-4

@@ -72,6 +72,12 @@ HELP = {
     "init_from": "fine-tune: start a new run from the weights of RUN (its last checkpoint; "
                  "RUN:best for best.pt) with fresh optimisers at step 0; model and loss settings "
                  "not given default to RUN's",
+    "grow_from": "train at this smaller side first (fastgan, e.g. 64), in a run of its own "
+                 "beside --out (OUT-64px), then grow that run to --resolution in --out: on a "
+                 "CPU it draws shapes at 256 px long before a run from 256 px does; 0: "
+                 "train at --resolution from the start (a folder on a CPU grows above 128 px)",
+    "grow_steps": "--grow-from: steps at the smaller size",
+    "grow_batch_size": "--grow-from: batch size at the smaller size (default: --batch-size)",
 }
 
 
@@ -286,6 +292,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = train(resume=args.resume, overrides=given, callbacks=_eval_callbacks(args),
                         raise_interrupt=True)
     else:
+        if args.init_from and args.grow_from:
+            raise UserError("--grow-from and --init-from both say where the run starts: give one")
         if args.init_from or args.config:
             _inherit_parent(args)
         cfg, _ = config_from_args(args, pick_model=True)

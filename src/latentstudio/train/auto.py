@@ -15,6 +15,8 @@ from latentstudio.train.config import as_flag
 
 FASTGAN_SIDES = (64, 128, 256, 512, 1024)
 DCGAN_LARGEST = 128
+GROW_FROM = 64  # above 128 px on a CPU a folder trains at this size first, then grows
+GROW_STEPS = 3000
 # FastGAN on a CPU at the folder settings (width 8 or 16, one thread; models/spectral.py made it
 # compile above 64 px): compiled, a step took 0.165 s against 0.21 s at 64 px, 0.44 against 0.50
 # at 128 and 0.84 against 0.96 at 256 (width 16, batch 8), after compiling for 111, 150 and 195 s
@@ -61,21 +63,28 @@ def suggest(settings: dict[str, Any], on_gpu: bool) -> tuple[dict[str, Any], str
         else:
             # Measured on 2 CPU cores, 10 minutes per model (README's "Few images, high
             # resolution"): width 8, batch 16, lr 1e-3 for G and 5e-4 for D drew clean emoji.
-            # Above 128 px width 16 costs only ~25% more per image than 8, which would leave 4
-            # channels at full size. At these rates its samples swing from one few hundred steps
-            # to the next; an EMA that may span 0.2 (not 0.05) of the images seen smooths that:
-            # FID (domain) every 500 steps 1.17 ... 0.24, 0.18 without a rise, against 0.19,
-            # 0.28, 0.16, 0.13, 0.23 at 0.05 (500 emoji, 64 px, 10 minutes).
-            picked.update(width=8 if side <= DCGAN_LARGEST else 16,
-                          batch_size=16 if side <= DCGAN_LARGEST else 8, lr=1e-3, lr_d=5e-4,
-                          ema_rampup=0.2)
+            # At these rates its samples swing from one few hundred steps to the next; an EMA
+            # that may span 0.2 (not 0.05) of the images seen smooths that: FID (domain) every
+            # 500 steps 1.17 ... 0.24, 0.18 without a rise, against 0.19, 0.28, 0.16, 0.13,
+            # 0.23 at 0.05 (500 emoji, 64 px, 10 minutes).
+            picked.update(width=8, batch_size=16, lr=1e-3, lr_d=5e-4, ema_rampup=0.2)
+            if side > DCGAN_LARGEST and (settings.get("init_from") or
+                                         settings.get("grow_from") == 0):
+                # From the start at 256 px width 16 costs only ~25% more per image than 8,
+                # which would leave 4 channels at full size.
+                picked.update(width=16, batch_size=8)
+            elif side > DCGAN_LARGEST:
+                # All emoji, 10 minutes on 2 threads: 6 at 64 px (width 8, batch 16, ~3,000
+                # steps) grown to 256 px for 4 (batch 8) drew people with faces in three runs,
+                # where 256 px from the start (width 16, batch 8) drew outlined blobs (README).
+                picked.update(batch_size=8, grow_from=GROW_FROM, grow_steps=GROW_STEPS,
+                              grow_batch_size=16)
         why = (f"{count} images at {side} px: fastgan (FastGAN is made for a few hundred images "
                "at 64-1024 px")
         if not on_gpu:
-            # Growing: all emoji, 10 minutes on 2 threads, a 64 px run grown to 256 px drew
-            # people with faces where 256 px from the start drew outlined blobs (README).
-            why += ("; dcgan stops at 128 px; on a CPU, growing a 64 px run (--init-from) "
-                    "drew better in the same time" if side > DCGAN_LARGEST else
+            why += (f"; dcgan stops at 128 px; on a CPU a {GROW_FROM} px run grown to 256 px "
+                    "drew people where one from 256 px drew blobs in the same time"
+                    if side > DCGAN_LARGEST else
                     "; on a CPU it drew better than dcgan in the same time, on 100 to 4,495 "
                     "emoji")
         why += ")"

@@ -75,6 +75,11 @@ class TrainConfig:
     precision: Precision = "auto"
     compile: bool = False
     init_from: str | None = None  # RUN or RUN:CHECKPOINT whose weights a new run starts from
+    # Train at this smaller side first (a run of its own, OUT-SIDEpx, of grow_steps steps with
+    # grow_batch_size), then grow it to --resolution in OUT (train/grow.py); 0 or None: no.
+    grow_from: int | None = None
+    grow_steps: int = 3000
+    grow_batch_size: int | None = None  # None: --batch-size
     # The family's own hyper-parameters (its `settings` dataclass), filled by resolve_config.
     family_settings: dict[str, Any] = field(default_factory=dict)
 
@@ -90,12 +95,12 @@ class TrainConfig:
         positive = {
             "batch_size": self.batch_size, "latent_dim": self.latent_dim,
             "preview_count": self.preview_count,
-            "log_every": self.log_every,
+            "log_every": self.log_every, "grow_steps": self.grow_steps,
         }
         optional_positive = {
             "epochs": self.epochs, "width": self.width, "steps": self.steps, "lr": self.lr,
             "lr_d": self.lr_d, "n_critic": self.n_critic, "clip": self.clip,
-            "data_limit": self.data_limit,
+            "data_limit": self.data_limit, "grow_batch_size": self.grow_batch_size,
         }
         for name, value in {**positive, **optional_positive}.items():
             if value is not None and value <= 0:
@@ -110,6 +115,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not 0 <= value < 0.5:
                 raise UserError(f"--{name.replace('_', '-')} must be in [0, 0.5), got {value}")
+        if self.grow_from is not None and self.grow_from < 0:
+            raise UserError(f"--grow-from must be a side in px (0: no growing), got {self.grow_from}")
         if self.instance_noise < 0 or self.r1 < 0 or self.beta < 0 or self.kl_warmup < 0:
             raise UserError("--instance-noise, --r1, --beta and --kl-warmup must not be negative")
         if not 0 < self.ada_target < 1 or self.ada_speed <= 0:

@@ -151,6 +151,7 @@ class Trainer:
             [cb for cb in callbacks if getattr(cb, "all_ranks", False)]
         self._stop_requested = False  # acted on by every rank
         self.interrupted = False  # stopped by Ctrl-C before the configured end
+        self.continue_as = run_dir  # what `--resume` continues (a growth's run, in its first stage)
         self._stop_local = False  # Ctrl-C seen by this process
         self._acc: dict[str, torch.Tensor] = {}
         self._acc_n: dict[str, int] = {}
@@ -519,10 +520,10 @@ class Trainer:
         self.interrupted = self._stop_requested
         if self._stop_requested:
             tqdm.write(f"interrupted at step {self.step}: checkpoint saved; continue with "
-                       f"`latentstudio train --resume {self.run_dir}`", file=sys.stderr)
+                       f"`latentstudio train --resume {self.continue_as}`", file=sys.stderr)
 
 
-def _write_config(trainer: Trainer) -> None:
+def _write_config(trainer: Trainer, extra: dict[str, Any]) -> None:
     data = trainer.data
     write_run_config(
         trainer.run_dir, model=trainer.config.model, kind=trainer.family.kind,
@@ -531,7 +532,7 @@ def _write_config(trainer: Trainer) -> None:
               "resolution": data.resolution, "channels": data.channels,
               "class_names": data.class_names},
         resolved_precision=trainer.updater.precision,  # what --precision auto chose here
-        **({"parent": trainer.parent} if trainer.parent else {}))
+        **({"parent": trainer.parent} if trainer.parent else {}), **extra)
 
 
 def train(config: TrainConfig | None = None, *, resume: str | Path | None = None,
@@ -542,15 +543,39 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
     When resuming, `overrides` may raise `epochs`/`steps` (or change logging settings).
     Under torchrun each process calls this; a run resumes with any number of processes.
     Ctrl-C saves a checkpoint and returns, or with `raise_interrupt` raises `Interrupted` after
-    saving (the command line then exits 130).
+    saving (the command line then exits 130). A config with `grow_from` trains its smaller run
+    first (train/grow.py); resuming such a run continues whichever stage it stopped in.
     """
+    from latentstudio.train import grow
+
+    if resume is not None:
+        waiting = grow.waiting_config(Path(resume))
+        if waiting is not None:
+            return grow.train_grown(waiting, callbacks=callbacks, progress=progress,
+                                    overrides=overrides, raise_interrupt=raise_interrupt,
+                                    resume=True)
+    elif config is not None and config.grow_from:
+        return grow.train_grown(config, callbacks=callbacks, progress=progress,
+                                raise_interrupt=raise_interrupt)
+    return train_stage(config, resume=resume, callbacks=callbacks, progress=progress,
+                       overrides=overrides, raise_interrupt=raise_interrupt)
+
+
+def train_stage(config: TrainConfig | None = None, *, resume: str | Path | None = None,
+                callbacks: Sequence[Callback] = (), progress: bool = True,
+                overrides: dict[str, Any] | None = None, raise_interrupt: bool = False,
+                continue_as: Path | None = None, meta: dict[str, Any] | None = None) -> Path:
+    """`train` of one run folder, never a growth's two: `continue_as` is the run that
+    `--resume` continues after Ctrl-C (default: this one), and a new run's config.json also
+    holds `meta`."""
     world = distributed.setup()
     trainer = None
     try:
         if resume is not None:
             trainer = _resumed_trainer(Path(resume), callbacks, progress, overrides, world)
         else:
-            trainer = _new_trainer(config, callbacks, progress, world)
+            trainer = _new_trainer(config, callbacks, progress, world, meta or {})
+        trainer.continue_as = continue_as or trainer.run_dir
         run_dir = trainer.fit()
         if raise_interrupt and trainer.interrupted:
             raise Interrupted
@@ -642,7 +667,7 @@ def load_parent(spec: str) -> dict[str, Any]:
 
 
 def _new_trainer(config: TrainConfig | None, callbacks: Sequence[Callback], progress: bool,
-                 world: World = distributed.SINGLE) -> Trainer:
+                 world: World = distributed.SINGLE, meta: dict[str, Any] | None = None) -> Trainer:
     cfg = config or TrainConfig()
 
     def choose_run_dir() -> Path:
@@ -664,7 +689,7 @@ def _new_trainer(config: TrainConfig | None, callbacks: Sequence[Callback], prog
             run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise UserError(f"cannot create run folder {run_dir}: {e.strerror}") from None
-        _write_config(trainer)
+        _write_config(trainer, meta or {})
     return trainer
 
 
