@@ -74,9 +74,10 @@ def suggest(settings: dict[str, Any], on_gpu: bool) -> tuple[dict[str, Any], str
                 # which would leave 4 channels at full size.
                 picked.update(width=16, batch_size=8)
             elif side > DCGAN_LARGEST:
-                # All emoji, 10 minutes on 2 threads: 6 at 64 px (width 8, batch 16, ~3,000
-                # steps) grown to 256 px for 4 (batch 8) drew people with faces in three runs,
-                # where 256 px from the start (width 16, batch 8) drew outlined blobs (README).
+                # All emoji, 10 minutes on 2 threads: 6 at 64 px (width 8, batch 16, 2,700-3,900
+                # steps) grown to 256 px for 4 (batch 8) drew people with faces in five runs (FID
+                # lite0 139.4-191.5), where 256 px from the start (width 16, batch 8) drew
+                # outlined blobs (182.5-189.7; README, "Grow a run to a larger size").
                 picked.update(batch_size=8, grow_from=GROW_FROM, grow_steps=GROW_STEPS,
                               grow_batch_size=16)
         why = (f"{count} images at {side} px: fastgan (FastGAN is made for a few hundred images "
