@@ -85,6 +85,9 @@ def test_a_longer_resume_of_a_run_still_in_its_first_stage_is_the_grown_runs(tmp
     # Stopped again straight away: the 5 steps asked for are remembered for the next resume.
     train(resume=run, overrides={"steps": 5}, callbacks=[StopOnce(at=2)], progress=False)
     assert _meta(first)["grows_into"]["config"]["steps"] == 5 and not run.exists()
+    assert main(["train", "--resume", str(run), "--steps", "6", "--dry-run"]) == 0
+    resolved = json.loads(capsys.readouterr().out)
+    assert (resolved["resolution"], resolved["steps"], resolved["grow_from"]) == (128, 6, 64)
     assert main(["train", "--resume", str(run)]) == 0
     assert (_step(first), _step(run)) == (3, 5)
 

@@ -619,6 +619,11 @@ def _with_overrides(meta: dict[str, Any], overrides: dict[str, Any] | None) -> d
 
 def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """The settings `train --resume RUN` continues with (the run's, with `overrides`)."""
+    from latentstudio.train.grow import waiting_config
+
+    waiting = waiting_config(Path(run_dir))  # a run still in its smaller stage
+    if waiting is not None:
+        return TrainConfig.from_dict(_with_overrides({"config": waiting.to_dict()}, overrides))
     meta = read_run_config(Path(run_dir))
     return TrainConfig.from_dict(_with_overrides(meta, overrides))
 
