@@ -59,8 +59,9 @@ CONTENDERS: dict[str, dict[str, Any]] = {
                 "ema": 0.999, "ema_rampup": 0.2, "lr": 1e-3, "lr_d": 5e-4, "compile": True},
     # 256 px on a CPU: 0.6 of the time at 64 px, then grown to 256 (`--init-from` the 64 px
     # run; README, "Grow a run"). Width 8 and 0.6 drew people with faces on all emoji in 10
-    # minutes on 2 threads (FID lite0 179.5 and 166.1, two seeds); width 16 and 0.5, blobs
-    # (222.7, on one thread beside another run).
+    # minutes on 2 threads (FID lite0 179.5 and 166.1, two seeds; 139.4 since the grown
+    # generators start from the smaller run's average); width 16 and 0.5, blobs (222.7, on one
+    # thread beside another run). By time, not steps as `train --grow-from`: a wall-clock race.
     "fastgan-grown": {"model": "fastgan", "width": 8, "batch_size": 8, "augment": "diffaug",
                       "ema": 0.999, "ema_rampup": 0.2, "lr": 1e-3, "lr_d": 5e-4,
                       "grow_from": 64, "grow_share": 0.6, "base_batch_size": 16},
