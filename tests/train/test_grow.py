@@ -54,6 +54,12 @@ def test_the_smaller_run_trains_beside_the_asked_one_then_grows_into_it(tmp_path
     assert big["parent"]["grown_from"] == 64 and big["parent"]["step"] == 3
     assert big["config"]["grow_from"] == 64 and _step(run) == 2
     assert main(["train", "--resume", str(run), "--steps", "3"]) == 0  # a grown run resumes
+    from latentstudio.web.runs import runs_page_html, summarize
+
+    assert summarize(tmp_path, first)["grows_into"] == {"name": "emoji", "link": "emoji"}
+    assert summarize(tmp_path, run)["parent"]["link"] == "emoji-64px"
+    page = runs_page_html(tmp_path)
+    assert "grows into emoji" in page and "grown from emoji-64px" in page
     assert _step(run) == 3 and _step(first) == 3
 
 

@@ -170,6 +170,7 @@ def summarize(root: Path, run_dir: Path, now: float | None = None) -> dict[str, 
         "updated": updated,
         "created": (meta or {}).get("created"),
         "parent": lineage(root, meta),
+        "grows_into": growth_target(root, meta),
     }
 
 
@@ -185,6 +186,16 @@ def lineage(root: Path, meta: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"name": name, "link": name if resolve_run(root, name) is not None else None,
             "step": step if isinstance(step, int) else None,
             "grown_from": grown if isinstance(grown, int) else None}
+
+
+def growth_target(root: Path, meta: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The run that `train --grow-from` grows this smaller run into (config.json's
+    "grows_into"): its folder name, and the name to link to once it is in this gallery."""
+    target = (meta or {}).get("grows_into")
+    if not isinstance(target, dict) or not isinstance(target.get("run"), str):
+        return None
+    name = Path(target["run"]).name
+    return {"name": name, "link": name if resolve_run(root, name) is not None else None}
 
 
 def list_runs(root: Path) -> list[dict[str, Any]]:
@@ -228,7 +239,9 @@ def _card_html(r: dict[str, Any]) -> str:
     scores = (f'<div class="scores">{e(score_text(r["scores"]))}</div>' if r["scores"] else "")
     problems = (f'<div class="problems">{e("; ".join(r["problems"]))}</div>' if r["problems"] else "")
     parent = (f'<div class="meta lineage">{"grown " if r["parent"]["grown_from"] else ""}from '
-              f'{e(r["parent"]["name"])}</div>' if r.get("parent") else "")
+              f'{e(r["parent"]["name"])}</div>' if r.get("parent") else
+              f'<div class="meta lineage">grows into {e(r["grows_into"]["name"])}</div>'
+              if r.get("grows_into") else "")
     health = r.get("health") or {}
     if health.get("state") not in (None, "ok"):
         text = HEALTH_WORDS.get(health["state"], health["state"])

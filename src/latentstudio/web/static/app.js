@@ -127,7 +127,8 @@ function runCard(r) {
     h("div", { class: "body" },
       h("div", { class: "name" }, r.name, badge(r.status)),
       h("div", { class: "meta" }, [r.model, r.data, r.resolution ? r.resolution + " px" : null].filter(Boolean).join(" · ")),
-      r.parent ? h("div", { class: "meta lineage" }, "from " + r.parent.name) : null,
+      r.parent ? h("div", { class: "meta lineage" }, (r.parent.grown_from ? "grown from " : "from ") + r.parent.name)
+        : r.grows_into ? h("div", { class: "meta lineage" }, "grows into " + r.grows_into.name) : null,
       h("div", { class: "progress", title: `step ${r.step} of ${r.total_steps ?? "?"}` }, h("div", { style: `width:${pct}%` })),
       h("div", { class: "meta" }, `step ${r.step}${r.total_steps ? " / " + r.total_steps : ""}`),
       r.scores.length ? h("div", { class: "scores", title: "from eval.json" }, r.scores.map((s) => `${s.label} ${fmt(s.value)}`).join(" · ")) : null,
@@ -355,12 +356,16 @@ async function runPage(name, token) {
     document.getElementById("run-meta").textContent = [d.model, d.data && (d.data.spec || d.data), d.resolution && d.resolution + " px",
       `step ${d.step}${d.total_steps ? " / " + d.total_steps : ""}`, d.created].filter(Boolean).join(" · ");
     const parentBox = document.getElementById("run-parent");
-    parentBox.hidden = !d.parent;
+    parentBox.hidden = !d.parent && !d.grows_into;
     if (d.parent) {
       const p = d.parent;
       parentBox.replaceChildren(p.grown_from ? "grown from " : "fine-tuned from ",
         p.link ? h("a", { href: "#/run/" + enc(p.link) }, p.name) : p.name,
         p.step !== null ? ` at step ${p.step}` : "", p.grown_from ? ` (${p.grown_from} px)` : "");
+    } else if (d.grows_into) {
+      const t = d.grows_into;
+      parentBox.replaceChildren("grows into ", t.link ? h("a", { href: "#/run/" + enc(t.link) }, t.name) : t.name,
+        t.link ? "" : " when it ends");
     }
     banner.hidden = !d.problems.length;
     banner.textContent = d.problems.join("; ");
