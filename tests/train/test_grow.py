@@ -105,6 +105,7 @@ def test_what_cannot_grow_fails_in_one_line_and_writes_nothing(tmp_path, capsys)
         (["--grow-from", "48"], "must be --resolution's shorter side (128) halved"),
         (["--grow-from", "128"], "must be --resolution's shorter side (128) halved"),
         (["--grow-from", "-64"], "--grow-from must be a side in px"),
+        (["--grow-from", "32"], "--grow-from 32: fastgan makes 64, 128, 256, 512, 1024 px"),
         (["--grow-from", "64", "--model", "dcgan", "--resolution", "64"],
          "dcgan cannot grow a run; --model fastgan can"),
         (["--grow-from", "64", "--init-from", str(tmp_path)],

@@ -35,15 +35,20 @@ def smaller_size(cfg: TrainConfig) -> int | str:
     shorter side; a UserError when that is no size to grow from."""
     family = get_family(cfg.model)
     if family.grow is None:
-        able = ", ".join(sorted(f for f in _growing_families()))
+        able = ", ".join(sorted(_growing_families()))
         raise UserError(f"--grow-from: {cfg.model} cannot grow a run; --model {able} can")
     width, height = cfg.size
     side = int(cfg.grow_from or 0)
     short = min(width, height)
-    factor = short // side if side else 0
-    if side >= short or short % side or factor & (factor - 1) or width % factor or height % factor:
+    factor = short // side if 0 < side < short else 0
+    if not factor or short % side or factor & (factor - 1) or width % factor or height % factor:
         raise UserError(f"--grow-from {side}: it must be --resolution's shorter side ({short}) "
                         f"halved one or more times, e.g. --grow-from {max(short // 4, 1)}")
+    if family.check_size is not None:
+        try:
+            family.check_size(width // factor, height // factor)
+        except UserError as e:
+            raise UserError(f"--grow-from {side}: {e}") from None
     text = size_text(width // factor, height // factor)
     return int(text) if text.isdigit() else text
 
