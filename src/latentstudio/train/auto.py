@@ -28,9 +28,9 @@ COMPILE_FROM_STEPS = 2500
 COMPILE_FROM_WIDTH = 8
 # On a CPU, 10 minutes per model on OpenMoji, scored on 5,000 samples (README, "Few images, high
 # resolution"), fastgan's FID (lite0, domain) was lower than dcgan's at 64 px with 300 emoji
-# (-31%, -53%), with three draws of 500 (latest, compiled with our spectral norm, -38%, -37%
-# and -27%; -48%, -35% and -27%; the README lists all twelve such pairs, FID (domain) at least
-# 25% lower in nine and once 6% higher) and with
+# (-31%, -53%), with four draws of 500 (latest, compiled with our spectral norm, -38%, -37%,
+# -27% and -35%; -48%, -35%, -27% and -53%; the README lists all thirteen such pairs, FID
+# (domain) at least 25% lower in ten and once 6% higher) and with
 # all 4,495 (-38% and -32%, -6% and -9%, two runs), and at 128 px with 500 (-43%, -79%). So a
 # folder of any size gets fastgan at its sizes.
 
