@@ -292,8 +292,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = train(resume=args.resume, overrides=given, callbacks=_eval_callbacks(args),
                         raise_interrupt=True)
     else:
-        if args.init_from and args.grow_from:
-            raise UserError("--grow-from and --init-from both say where the run starts: give one")
+        if args.init_from and args.grow_from:  # before reading the parent
+            from latentstudio.train.grow import BOTH_STARTS
+
+            raise UserError(BOTH_STARTS)
         if args.init_from or args.config:
             _inherit_parent(args)
         cfg, _ = config_from_args(args, pick_model=True)

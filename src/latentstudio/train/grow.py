@@ -25,6 +25,7 @@ from latentstudio.train import distributed
 from latentstudio.train.callbacks import Callback
 from latentstudio.train.config import TrainConfig, resolve_config
 
+BOTH_STARTS = "--grow-from and --init-from both say where the run starts: give one"
 GROWS_INTO = "grows_into"  # config.json of the smaller run: {"run": OUT, "config": OUT's settings}
 # What `--resume OUT` may change in the smaller run while it trains (its length is --grow-steps).
 STAGE_OVERRIDES = ("log_every", "preview_every", "checkpoint_every", "device")
@@ -92,18 +93,16 @@ def train_grown(cfg: TrainConfig, *, callbacks: Sequence[Callback] = (), progres
                 resume: bool = False) -> Path:
     """Train the smaller run (or continue it, `resume`), then grow it into the asked run;
     return the asked run's folder (the smaller one's when Ctrl-C stopped it)."""
-    from latentstudio.train.loop import train_stage
+    from latentstudio.train.loop import check_new_run_dir, train_stage
 
     if distributed.world_from_env().size > 1:
         raise UserError("--grow-from trains in one process: train the smaller run with --gpus, "
                         "then grow it with --init-from (README, \"Grow a run to a larger size\")")
     if cfg.init_from:
-        raise UserError("--grow-from and --init-from both say where the run starts: give one")
+        raise UserError(BOTH_STARTS)
     resolve_config(cfg, get_family(cfg.model))  # bad settings fail before anything trains
     run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg.model, cfg.data, cfg.resolution)
-    if (run_dir / "config.json").exists():
-        raise UserError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, "
-                        "or choose another --out")
+    check_new_run_dir(run_dir)
     changes = dict(overrides or {}) if resume else {}
     if "epochs" in changes and "steps" not in changes:  # as a resume's --epochs does
         changes["steps"] = None
@@ -111,6 +110,7 @@ def train_grown(cfg: TrainConfig, *, callbacks: Sequence[Callback] = (), progres
     first = first_stage_config(cfg, run_dir)
     first_dir = Path(first.out or "")
     stage = {GROWS_INTO: {"run": str(run_dir), "config": cfg.to_dict()}}
+    ended = _StageEnd()
     meta, _ = read_meta(first_dir)
     if meta is None:
         if first_dir.exists() and any(first_dir.iterdir()):
@@ -118,8 +118,9 @@ def train_grown(cfg: TrainConfig, *, callbacks: Sequence[Callback] = (), progres
                             "empty: move it or choose another --out")
         print(f"training at {first.resolution} px for {first.steps} steps in {first_dir}, then "
               f"growing it to {size_text(*cfg.size)} px in {run_dir}", file=sys.stderr)
-        train_stage(first, callbacks=callbacks, progress=progress,
+        train_stage(first, callbacks=[*callbacks, ended], progress=progress,
                     raise_interrupt=raise_interrupt, continue_as=run_dir, meta=stage)
+        finished = ended.finished
     elif GROWS_INTO not in meta:
         raise UserError(f"{first_dir} (where the {first.resolution} px stage trains) holds "
                         "another run: move it or choose another --out")
@@ -131,18 +132,29 @@ def train_grown(cfg: TrainConfig, *, callbacks: Sequence[Callback] = (), progres
             meta.update(stage)  # a later --steps is the grown run's: say so for the next resume
             meta.pop("latentstudio_version", None)
             write_run_config(first_dir, **meta)
-        if not _finished(first_dir):
+        finished = _finished(first_dir, meta)
+        if not finished:
             kept = {k: v for k, v in (overrides or {}).items() if k in STAGE_OVERRIDES}
-            train_stage(resume=first_dir, callbacks=callbacks, progress=progress,
+            train_stage(resume=first_dir, callbacks=[*callbacks, ended], progress=progress,
                         overrides=kept, raise_interrupt=raise_interrupt, continue_as=run_dir)
-    if not _finished(first_dir):  # stopped (Ctrl-C) before its end: nothing to grow yet
+            finished = ended.finished
+    if not finished:  # stopped (Ctrl-C) before its end: nothing to grow yet
         return first_dir
     return train_stage(dataclasses.replace(cfg, init_from=str(first_dir)), callbacks=callbacks,
                        progress=progress, raise_interrupt=raise_interrupt)
 
 
-def _finished(first_dir: Path) -> bool:
-    """Whether the smaller run reached its --grow-steps (its last checkpoint says)."""
-    meta, _ = read_meta(first_dir)
+class _StageEnd(Callback):
+    """Whether the run it watched reached its end (Ctrl-C stops one before)."""
+
+    finished = False
+
+    def on_train_end(self, trainer: Any) -> None:
+        self.finished = not trainer.interrupted
+
+
+def _finished(first_dir: Path, meta: dict[str, Any]) -> bool:
+    """Whether the smaller run (config.json `meta`) reached its --grow-steps, by its last
+    checkpoint."""
     payload = load_checkpoint(first_dir / "checkpoints" / "last.pt")
-    return payload["progress"]["step"] >= (total_steps(meta or {}) or 0)
+    return payload["progress"]["step"] >= (total_steps(meta) or 0)

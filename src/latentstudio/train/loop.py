@@ -671,17 +671,22 @@ def load_parent(spec: str) -> dict[str, Any]:
             "payload": payload}
 
 
+def check_new_run_dir(run_dir: Path) -> None:
+    """A UserError unless a new run may be written into `run_dir`."""
+    if (run_dir / "checkpoints" / "last.pt").exists() or (run_dir / "config.json").exists():
+        raise UserError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, "
+                        "or choose another --out")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--out {run_dir} is a file, not a folder")
+
+
 def _new_trainer(config: TrainConfig | None, callbacks: Sequence[Callback], progress: bool,
                  world: World = distributed.SINGLE, meta: dict[str, Any] | None = None) -> Trainer:
     cfg = config or TrainConfig()
 
     def choose_run_dir() -> Path:
         run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg.model, cfg.data, cfg.resolution)
-        if (run_dir / "checkpoints" / "last.pt").exists() or (run_dir / "config.json").exists():
-            raise UserError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, "
-                            "or choose another --out")
-        if run_dir.exists() and not run_dir.is_dir():
-            raise UserError(f"--out {run_dir} is a file, not a folder")
+        check_new_run_dir(run_dir)
         return run_dir
 
     run_dir = distributed.on_main(choose_run_dir, world)  # one name, even if clocks differ
